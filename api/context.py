@@ -1,0 +1,232 @@
+"""One unit of work per API request: authenticate, claim the idempotency key, run the handler in a
+transaction, and commit the effect together with the stored response — or roll it all back.
+
+Refused requests (4xx) change nothing: their transaction rolls back, and only the response is kept
+for the idempotency key. Server errors (5xx) release the key so that a retry runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from api.errors import PROBLEM_MEDIA_TYPE, problem_body
+from loanfund import clients, idempotency
+from loanfund.audit import Actor
+from loanfund.clients import Client
+from loanfund.config import Settings
+from loanfund.errors import LoanfundError, MalformedRequest, RequestInProgress, Unauthenticated
+from loanfund.ids import new_id
+
+log = logging.getLogger("loanfund.api")
+
+KEY_RE = re.compile(r"[\x21-\x7e]{1,128}")
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    conn: AsyncConnection
+    client: Client
+    request_id: str
+    method: str
+    has_idempotency_key: bool
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.client.id, self.request_id)
+
+
+def request_context(request: Request[Any, Any, Any]) -> RequestContext:
+    ctx: RequestContext = request.scope["state"]["loanfund_ctx"]
+    return ctx
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _send_buffered(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _send_problem(send: Send, exc: LoanfundError, request_id: str) -> None:
+    body = problem_body(exc)
+    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"x-request-id", request_id.encode())]
+    if body["status"] == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await _send_buffered(send, body["status"], headers, msgspec.json.encode(body))
+
+
+class UnitOfWorkMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        litestar_app = scope["litestar_app"]
+        engine: AsyncEngine = litestar_app.state.engine
+        settings: Settings = litestar_app.state.settings
+        request_id = _header(scope, b"x-request-id") or new_id("req")
+        if not re.fullmatch(r"[\x21-\x7e]{1,64}", request_id):
+            request_id = new_id("req")
+        method = scope["method"]
+
+        body_chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body_chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(body_chunks)
+        replayed = False
+
+        async def replay_receive() -> Message:
+            nonlocal replayed
+            if replayed:
+                return {"type": "http.disconnect"}
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async with engine.connect() as conn:
+            try:
+                client = await self._authenticate(conn, scope)
+                key = _header(scope, b"idempotency-key")
+                claim = None
+                if key is not None and method not in READ_METHODS:
+                    if not KEY_RE.fullmatch(key):
+                        raise MalformedRequest("Idempotency-Key must be 1–128 printable ASCII characters")
+                    outcome = await idempotency.claim(
+                        conn,
+                        client_id=client.id,
+                        key=key,
+                        fingerprint=idempotency.fingerprint(method, scope["path"], body),
+                        timeout=timedelta(seconds=settings.idempotency_claim_timeout_seconds),
+                    )
+                    if isinstance(outcome, idempotency.StoredResponse):
+                        headers = [(k.encode(), v.encode()) for k, v in outcome.headers.items()]
+                        headers.append((b"idempotent-replayed", b"true"))
+                        headers.append((b"x-request-id", request_id.encode()))
+                        await _send_buffered(send, outcome.status, headers, outcome.body)
+                        return
+                    claim = outcome
+            except LoanfundError as exc:
+                await _send_problem(send, exc, request_id)
+                return
+
+            scope.setdefault("state", {})["loanfund_ctx"] = RequestContext(
+                conn=conn,
+                client=client,
+                request_id=request_id,
+                method=method,
+                has_idempotency_key=key is not None,
+            )
+            status, headers, response_body = await self._run(scope, replay_receive, conn)
+            headers.append((b"x-request-id", request_id.encode()))
+            try:
+                if method in READ_METHODS or status >= 400:
+                    await conn.rollback()
+                    if claim is not None:
+                        await self._settle_refused(conn, claim, status, headers, response_body)
+                elif claim is not None and not await idempotency.complete(
+                    conn, claim, _stored(status, headers, response_body)
+                ):
+                    # A retry took the claim over after the timeout; its effect is the one that counts.
+                    await conn.rollback()
+                    taken = RequestInProgress(
+                        "this request's key was taken over by a retry; nothing was changed"
+                    )
+                    await _send_problem(send, taken, request_id)
+                    return
+                else:
+                    await conn.commit()
+            except Exception:
+                log.exception("commit failed for %s %s", method, scope["path"])
+                await conn.rollback()
+                if claim is not None:
+                    await idempotency.release(conn, claim)
+                    await conn.commit()
+                status, headers, response_body = _internal_error(request_id)
+            await _send_buffered(send, status, headers, response_body)
+
+    async def _authenticate(self, conn: AsyncConnection, scope: Scope) -> Client:
+        authorization = _header(scope, b"authorization") or ""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("send Authorization: Bearer <token>")
+        client = await clients.authenticate(conn, token.strip())
+        await conn.rollback()
+        if client is None:
+            raise Unauthenticated("the token is unknown or revoked")
+        return client
+
+    async def _run(
+        self, scope: Scope, receive: Receive, conn: AsyncConnection
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                captured["body"].append(message.get("body", b""))
+
+        await conn.begin()
+        try:
+            await self.app(scope, receive, capture)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            await conn.rollback()
+            return _internal_error(_header(scope, b"x-request-id") or "")
+        return captured["status"], captured["headers"], b"".join(captured["body"])
+
+    async def _settle_refused(
+        self,
+        conn: AsyncConnection,
+        claim: idempotency.Claim,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> None:
+        await conn.begin()
+        if status >= 500:
+            await idempotency.release(conn, claim)
+        else:
+            await idempotency.complete(conn, claim, _stored(status, headers, body))
+        await conn.commit()
+
+
+KEPT_HEADERS = {b"content-type", b"location"}
+
+
+def _stored(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> idempotency.StoredResponse:
+    kept = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers if k.lower() in KEPT_HEADERS}
+    return idempotency.StoredResponse(status, kept, body)
+
+
+def _internal_error(request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    body = {
+        "type": "urn:loanfund:problem:internal_error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "The server failed; nothing was changed. The error is logged.",
+        "code": "internal_error",
+    }
+    return 500, [(b"content-type", PROBLEM_MEDIA_TYPE.encode())], msgspec.json.encode(body)

@@ -1,0 +1,44 @@
+"""Cursor pagination: `?limit=` (default 50, max 500) and an opaque `?cursor=`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from loanfund.errors import ValidationFailed
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def check_limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed([{"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"}])
+    return limit
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValidationFailed(
+            [{"field": "cursor", "message": "is not a cursor this server gave out"}]
+        ) from None
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def page(rows: Sequence[T], limit: int, key: Callable[[T], Any]) -> tuple[list[T], str | None]:
+    """`rows` was fetched with limit + 1; the extra row only says there is more."""
+    items = list(rows[:limit])
+    more = len(rows) > limit
+    return items, encode_cursor(str(key(items[-1]))) if more and items else None

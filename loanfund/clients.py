@@ -1,0 +1,140 @@
+"""API clients: who may call, with which role and scope. Tokens are stored only as SHA-256 hashes.
+
+Tokens carry 256 random bits, so a fast hash is enough: nobody can guess one to brute-force it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loanfund import audit
+from loanfund.audit import Actor
+from loanfund.clock import utcnow
+from loanfund.db.tables import banks, clients
+from loanfund.errors import NotFound, ValidationFailed
+from loanfund.ids import new_id
+
+ROLES = ("admin", "fund_manager", "window", "bank", "auditor")
+REGION_ROLES = ("fund_manager", "window", "auditor")
+
+
+@dataclass(frozen=True)
+class Client:
+    id: str
+    name: str
+    role: str
+    region_prefix: str | None
+    bank_code: str | None
+
+    def sees_region(self, region_code: str) -> bool:
+        """Whether a region-scoped resource is inside this client's scope (banks: never by region)."""
+        if self.role == "admin":
+            return True
+        if self.role in REGION_ROLES:
+            return region_code.startswith(self.region_prefix or "")
+        return False
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.id)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _client(row: Any) -> Client:
+    return Client(
+        id=row.id, name=row.name, role=row.role, region_prefix=row.region_prefix, bank_code=row.bank_code
+    )
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([{"field": field, "message": message}])
+
+
+async def add_client(
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    role: str,
+    name: str,
+    region_prefix: str | None = None,
+    bank_code: str | None = None,
+) -> tuple[Client, str]:
+    """Create a client; returns it and its token, which is never stored or shown again."""
+    if role not in ROLES:
+        raise _invalid("role", f"must be one of {', '.join(ROLES)}")
+    if not name.strip():
+        raise _invalid("name", "must not be empty")
+    if role in REGION_ROLES:
+        if region_prefix is None or not re.fullmatch(r"[0-9]{1,6}", region_prefix):
+            raise _invalid("region_prefix", f"a {role} needs a region-code prefix of 1–6 digits")
+    elif region_prefix is not None:
+        raise _invalid("region_prefix", f"a {role} has no region scope")
+    if role == "bank":
+        if bank_code is None:
+            raise _invalid("bank_code", "a bank client needs the code of its bank")
+        if await conn.scalar(sa.select(banks.c.code).where(banks.c.code == bank_code)) is None:
+            raise _invalid("bank_code", f"no bank with code {bank_code}")
+    elif bank_code is not None:
+        raise _invalid("bank_code", f"a {role} is not tied to a bank")
+    token = "lf_" + secrets.token_urlsafe(32)
+    client = Client(new_id("cli"), name, role, region_prefix, bank_code)
+    await conn.execute(
+        clients.insert().values(
+            id=client.id,
+            name=name,
+            role=role,
+            region_prefix=region_prefix,
+            bank_code=bank_code,
+            token_hash=hash_token(token),
+            created_at=utcnow(),
+        )
+    )
+    await audit.record(
+        conn,
+        actor,
+        "client.added",
+        "client",
+        client.id,
+        {"name": name, "role": role, "region_prefix": region_prefix, "bank_code": bank_code},
+    )
+    return client, token
+
+
+async def authenticate(conn: AsyncConnection, token: str) -> Client | None:
+    row = (
+        await conn.execute(
+            sa.select(clients).where(
+                clients.c.token_hash == hash_token(token), clients.c.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    return None if row is None else _client(row)
+
+
+async def list_clients(conn: AsyncConnection) -> list[tuple[Client, Any]]:
+    rows = (await conn.execute(sa.select(clients).order_by(clients.c.created_at, clients.c.id))).all()
+    return [(_client(row), row) for row in rows]
+
+
+async def revoke_client(conn: AsyncConnection, actor: Actor, client_id: str) -> None:
+    result = await conn.execute(
+        clients.update()
+        .where(clients.c.id == client_id, clients.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if result.rowcount != 1:
+        exists = await conn.scalar(sa.select(clients.c.id).where(clients.c.id == client_id))
+        if exists is None:
+            raise NotFound(f"client {client_id} not found")
+        return
+    await audit.record(conn, actor, "client.revoked", "client", client_id, {})

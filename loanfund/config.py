@@ -1,0 +1,39 @@
+"""Settings read from the environment (see docs/operations.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///loanfund.db"
+
+
+def normalise_database_url(url: str) -> str:
+    """Map plain `sqlite://` and `postgresql://` URLs to the async drivers loanfund runs on."""
+    for plain, async_prefix in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return async_prefix + url[len(plain) :]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    pool_size: int
+    idempotency_claim_timeout_seconds: int
+    idempotency_retention_days: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=normalise_database_url(
+                os.environ.get("LOANFUND_DATABASE_URL", DEFAULT_DATABASE_URL)
+            ),
+            pool_size=int(os.environ.get("LOANFUND_DB_POOL_SIZE", "10")),
+            idempotency_claim_timeout_seconds=int(os.environ.get("LOANFUND_IDEMPOTENCY_TIMEOUT", "60")),
+            idempotency_retention_days=int(os.environ.get("LOANFUND_IDEMPOTENCY_RETENTION_DAYS", "8")),
+        )

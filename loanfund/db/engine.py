@@ -1,0 +1,47 @@
+"""Async engines for PostgreSQL (asyncpg) and SQLite (aiosqlite)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from loanfund.config import normalise_database_url
+
+
+def is_postgres(conn_or_engine: AsyncConnection | AsyncEngine) -> bool:
+    return conn_or_engine.dialect.name == "postgresql"
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    url = normalise_database_url(url)
+    if url.startswith("sqlite"):
+        # One connection per process: SQLite has one writer anyway, and a single connection turns
+        # concurrent requests of this process into a queue instead of "database is locked" errors.
+        engine = create_async_engine(
+            url, echo=echo, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=60
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=60
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Let SQLAlchemy's "begin" event open transactions itself (BEGIN IMMEDIATE below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(conn: Any) -> None:
+        # Take the write lock at BEGIN so two processes never deadlock upgrading read locks.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

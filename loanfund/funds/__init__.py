@@ -1,0 +1,1 @@
+"""Guarantee funds and the money that comes into them."""

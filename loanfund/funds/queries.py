@@ -1,0 +1,124 @@
+"""Every read of funds, allocations and contributions."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loanfund.db.tables import (
+    allocations,
+    contributions,
+    fund_policies,
+    funds,
+    journal_entries,
+    ledger_accounts,
+    postings,
+)
+from loanfund.errors import NotFound
+from loanfund.ledger import accounts
+
+
+async def get_fund(conn: AsyncConnection, code: str) -> Row[Any]:
+    row = (await conn.execute(sa.select(funds).where(funds.c.code == code))).first()
+    if row is None:
+        raise NotFound(f"fund {code} not found")
+    return row
+
+
+async def list_funds(
+    conn: AsyncConnection, *, region_prefix: str | None, after: str | None, limit: int
+) -> list[Row[Any]]:
+    query = sa.select(funds).order_by(funds.c.code).limit(limit)
+    if region_prefix:
+        query = query.where(funds.c.region_code.startswith(region_prefix, autoescape=True))
+    if after is not None:
+        query = query.where(funds.c.code > after)
+    return list((await conn.execute(query)).all())
+
+
+async def fund_exists(conn: AsyncConnection, code: str) -> bool:
+    return (await conn.scalar(sa.select(funds.c.code).where(funds.c.code == code))) is not None
+
+
+async def policies(conn: AsyncConnection, fund_code: str) -> list[Row[Any]]:
+    query = (
+        sa.select(fund_policies)
+        .where(fund_policies.c.fund_code == fund_code)
+        .order_by(fund_policies.c.effective_from)
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def get_allocation(conn: AsyncConnection, fund_code: str, allocation_id: str) -> Row[Any]:
+    row = (
+        await conn.execute(
+            sa.select(allocations).where(
+                allocations.c.id == allocation_id, allocations.c.fund_code == fund_code
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"allocation {allocation_id} not found in fund {fund_code}")
+    return row
+
+
+async def get_contribution(conn: AsyncConnection, fund_code: str, contribution_id: str) -> Row[Any]:
+    row = (
+        await conn.execute(
+            sa.select(contributions).where(
+                contributions.c.id == contribution_id, contributions.c.fund_code == fund_code
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"contribution {contribution_id} not found in fund {fund_code}")
+    return row
+
+
+async def allocations_as_of(conn: AsyncConnection, fund_code: str, as_of: date) -> list[Row[Any]]:
+    """Allocations received by `as_of` and not reversed by then, with their amount from the ledger."""
+    reversal = journal_entries.alias("reversal")
+    query = (
+        sa.select(allocations)
+        .outerjoin(reversal, reversal.c.id == allocations.c.reversal_entry_id)
+        .where(
+            allocations.c.fund_code == fund_code,
+            allocations.c.received_on <= as_of,
+            sa.or_(reversal.c.id.is_(None), reversal.c.entry_date > as_of),
+        )
+        .order_by(allocations.c.received_on, allocations.c.id)
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def matched_by_allocation(conn: AsyncConnection, fund_code: str, as_of: date) -> dict[str, int]:
+    """Local matching money per allocation, summed from the ledger postings of its contributions.
+
+    Reversal entries post negative credits, so a reversed contribution nets out from its date on.
+    """
+    entry = journal_entries
+    query = (
+        sa.select(contributions.c.allocation_id, sa.func.sum(-postings.c.amount_fen).label("fen"))
+        .select_from(
+            contributions.join(
+                entry,
+                sa.or_(
+                    entry.c.id == contributions.c.entry_id, entry.c.id == contributions.c.reversal_entry_id
+                ),
+            )
+            .join(postings, postings.c.entry_id == entry.c.id)
+            .join(ledger_accounts, ledger_accounts.c.id == postings.c.account_id)
+        )
+        .where(
+            contributions.c.fund_code == fund_code,
+            contributions.c.source == "local_match",
+            ledger_accounts.c.name == accounts.capital("local_match"),
+            entry.c.entry_date <= as_of,
+        )
+        .group_by(contributions.c.allocation_id)
+    )
+    return {row.allocation_id: int(row.fen) for row in await conn.execute(query)}

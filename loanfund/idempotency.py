@@ -1,0 +1,137 @@
+"""Idempotency keys: a request's effect happens once, whatever the retries, across processes.
+
+A key is a row unique per (client, key). It is claimed in its own short transaction before the work
+starts; the stored response is written in the same transaction as the work, by compare-and-set on
+the claim token, so only one claimant can ever complete it. A claim left by a crashed request is
+taken over after a timeout; if the original then tries to finish, its completion fails and its
+transaction rolls back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loanfund.clock import utcnow
+from loanfund.db.tables import idempotency_keys as keys
+from loanfund.errors import IdempotencyKeyReused, RequestInProgress
+from loanfund.ids import new_id
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """Method + path + canonical JSON body (key order and spacing do not matter)."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        material = canonical.encode()
+    except ValueError:
+        material = body
+    return hashlib.sha256(method.upper().encode() + b"\n" + path.encode() + b"\n" + material).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    client_id: str
+    key: str
+    token: str
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def claim(
+    conn: AsyncConnection, *, client_id: str, key: str, fingerprint: str, timeout: timedelta
+) -> Claim | StoredResponse:
+    """Claim a key, or return the stored response of its completed request. Commits its own work."""
+    now = utcnow()
+    token = new_id("claim")
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(keys)
+    try:
+        await conn.execute(
+            insert.values(
+                client_id=client_id, key=key, fingerprint=fingerprint, claim_token=token, claimed_at=now
+            ).on_conflict_do_nothing()
+        )
+        row = (
+            await conn.execute(
+                sa.select(keys).where(keys.c.client_id == client_id, keys.c.key == key).with_for_update()
+            )
+        ).one()
+        outcome = await _decide(conn, row, token, fingerprint, now, timeout)
+    except BaseException:
+        await conn.rollback()
+        raise
+    await conn.commit()
+    return outcome
+
+
+async def _decide(
+    conn: AsyncConnection, row: Any, token: str, fingerprint: str, now: datetime, timeout: timedelta
+) -> Claim | StoredResponse:
+    if row.claim_token == token:
+        return Claim(row.client_id, row.key, token)
+    if row.fingerprint != fingerprint:
+        raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
+    if row.completed_at is not None:
+        return StoredResponse(row.response_status, dict(row.response_headers or {}), bytes(row.response_body))
+    if row.claimed_at < now - timeout:
+        taken = await conn.execute(
+            keys.update()
+            .where(
+                keys.c.client_id == row.client_id,
+                keys.c.key == row.key,
+                keys.c.claim_token == row.claim_token,
+                keys.c.completed_at.is_(None),
+            )
+            .values(claim_token=token, claimed_at=now)
+        )
+        if taken.rowcount == 1:
+            return Claim(row.client_id, row.key, token)
+    raise RequestInProgress("a request with this Idempotency-Key is still running; retry later")
+
+
+async def complete(conn: AsyncConnection, claim_: Claim, response: StoredResponse) -> bool:
+    """Store the response inside the caller's transaction. False: the claim was taken over."""
+    result = await conn.execute(
+        keys.update()
+        .where(
+            keys.c.client_id == claim_.client_id,
+            keys.c.key == claim_.key,
+            keys.c.claim_token == claim_.token,
+            keys.c.completed_at.is_(None),
+        )
+        .values(
+            completed_at=utcnow(),
+            response_status=response.status,
+            response_headers=response.headers,
+            response_body=response.body,
+        )
+    )
+    return bool(result.rowcount == 1)
+
+
+async def release(conn: AsyncConnection, claim_: Claim) -> None:
+    """Give a claim up (the request failed with a server error) so that a retry runs it again."""
+    await conn.execute(
+        keys.delete().where(
+            keys.c.client_id == claim_.client_id,
+            keys.c.key == claim_.key,
+            keys.c.claim_token == claim_.token,
+            keys.c.completed_at.is_(None),
+        )
+    )
+
+
+async def purge(conn: AsyncConnection, *, older_than: datetime) -> int:
+    result = await conn.execute(keys.delete().where(keys.c.claimed_at < older_than))
+    return int(result.rowcount or 0)

@@ -1,0 +1,153 @@
+"""Posting journal entries. The only code that writes to the ledger.
+
+Amounts are signed fen: debit positive, credit negative. An entry must balance, have at least two
+postings and stay within one fund; on PostgreSQL the database checks the same again at commit.
+Account balances are kept by a database trigger on postings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loanfund.audit import Actor
+from loanfund.clock import utcnow
+from loanfund.db.tables import journal_entries, ledger_accounts, postings
+from loanfund.errors import InvalidState, NotFound, UnbalancedEntry
+from loanfund.ids import new_id
+from loanfund.ledger.accounts import check_name
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: str
+    amount_fen: int  # debit positive, credit negative
+
+
+def debit(account: str, fen: int) -> Posting:
+    return Posting(account, fen)
+
+
+def credit(account: str, fen: int) -> Posting:
+    return Posting(account, -fen)
+
+
+def transfer(debit_account: str, credit_account: str, fen: int) -> list[Posting]:
+    return [debit(debit_account, fen), credit(credit_account, fen)]
+
+
+def check_balanced(lines: Sequence[Posting]) -> None:
+    if len(lines) < 2:
+        raise UnbalancedEntry(f"an entry needs at least two postings, got {len(lines)}")
+    for line in lines:
+        check_name(line.account)
+        if isinstance(line.amount_fen, bool) or not isinstance(line.amount_fen, int) or line.amount_fen == 0:
+            raise UnbalancedEntry(f"posting to {line.account} must be a non-zero whole number of fen")
+    total = sum(line.amount_fen for line in lines)
+    if total != 0:
+        raise UnbalancedEntry(f"entry is unbalanced by {total} fen")
+
+
+def _insert_ignore(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+async def account_ids(conn: AsyncConnection, fund_code: str, names: Sequence[str]) -> dict[str, int]:
+    """Ids of the fund's accounts by name, opening any that do not exist yet."""
+    wanted = sorted(set(names))
+    query = sa.select(ledger_accounts.c.name, ledger_accounts.c.id).where(
+        ledger_accounts.c.fund_code == fund_code, ledger_accounts.c.name.in_(wanted)
+    )
+    found = {row.name: row.id for row in await conn.execute(query)}
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        await conn.execute(
+            _insert_ignore(conn, ledger_accounts),
+            [{"fund_code": fund_code, "name": check_name(name), "balance_fen": 0} for name in missing],
+        )
+        found = {row.name: row.id for row in await conn.execute(query)}
+    return found
+
+
+async def post_entry(
+    conn: AsyncConnection,
+    *,
+    fund_code: str,
+    entry_date: date,
+    kind: str,
+    description: str,
+    lines: Sequence[Posting],
+    actor: Actor,
+    reference: str | None = None,
+    reverses_entry_id: str | None = None,
+) -> str:
+    """Write one balanced entry; returns its id."""
+    check_balanced(lines)
+    ids = await account_ids(conn, fund_code, [line.account for line in lines])
+    entry_id = new_id("je")
+    await conn.execute(
+        journal_entries.insert().values(
+            id=entry_id,
+            fund_code=fund_code,
+            entry_date=entry_date,
+            kind=kind,
+            description=description,
+            reference=reference,
+            reverses_entry_id=reverses_entry_id,
+            created_at=utcnow(),
+            client_id=actor.client_id,
+            request_id=actor.request_id,
+        )
+    )
+    # Sorted by account id so that concurrent entries lock balance rows in one order (no deadlocks).
+    rows = sorted(
+        (
+            {"entry_id": entry_id, "account_id": ids[line.account], "amount_fen": line.amount_fen}
+            for line in lines
+        ),
+        key=lambda row: row["account_id"],
+    )
+    await conn.execute(postings.insert(), rows)
+    return entry_id
+
+
+async def entry_lines(conn: AsyncConnection, entry_id: str) -> tuple[str, list[Posting]]:
+    query = (
+        sa.select(journal_entries.c.fund_code, ledger_accounts.c.name, postings.c.amount_fen)
+        .select_from(postings.join(journal_entries).join(ledger_accounts))
+        .where(postings.c.entry_id == entry_id)
+        .order_by(postings.c.id)
+    )
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        raise NotFound(f"journal entry {entry_id} not found")
+    return rows[0].fund_code, [Posting(row.name, row.amount_fen) for row in rows]
+
+
+async def reverse_entry(
+    conn: AsyncConnection, entry_id: str, *, entry_date: date, reason: str, actor: Actor
+) -> str:
+    """Post the mirror image of an entry: the only way to correct the ledger."""
+    already = await conn.scalar(
+        sa.select(journal_entries.c.id).where(journal_entries.c.reverses_entry_id == entry_id)
+    )
+    if already is not None:
+        raise InvalidState(f"entry {entry_id} is already reversed", reversal_entry_id=already)
+    fund_code, lines = await entry_lines(conn, entry_id)
+    return await post_entry(
+        conn,
+        fund_code=fund_code,
+        entry_date=entry_date,
+        kind="reversal",
+        description=reason,
+        lines=[Posting(line.account, -line.amount_fen) for line in lines],
+        actor=actor,
+        reverses_entry_id=entry_id,
+    )

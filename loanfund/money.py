@@ -1,0 +1,120 @@
+"""Money: the only place that parses, formats and rounds amounts.
+
+Amounts live as integer fen (1 yuan = 100 fen) everywhere inside the library and the database.
+Yuan strings exist only at the edges (API, CSV, policy files); `Money` (py-moneyed) is offered for
+library callers who want a currency-aware value. Rounding is half-up to the fen, once per line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
+
+from moneyed import Money
+
+from loanfund.errors import InvalidAmount
+
+CURRENCY = "CNY"
+FEN_PER_YUAN = 100
+# 13 integer digits: up to 9,999,999,999,999.99 yuan, far beyond any fund and well inside int64 fen.
+AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,12})(\.[0-9]{1,2})?$"
+_AMOUNT_RE = re.compile(AMOUNT_PATTERN)
+MAX_FEN = 10**15 - 1
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Amount:
+    """An amount of fen carried as a fact of an error, so the API can show it as yuan."""
+
+    fen: int
+
+
+def parse_yuan(text: object, *, field: str = "amount", allow_zero: bool = False) -> int:
+    """Parse an API amount string ("20000", "20000.5") into fen; anything else is refused."""
+    if not isinstance(text, str) or not text.isascii() or not _AMOUNT_RE.fullmatch(text):
+        raise InvalidAmount(field, 'must be a string of yuan with at most 2 decimals, like "20000.00"')
+    fen = int((Decimal(text) * FEN_PER_YUAN).to_integral_exact())
+    if fen == 0 and not allow_zero:
+        raise InvalidAmount(field, "must be more than zero")
+    return fen
+
+
+def format_fen(fen: int) -> str:
+    """Format fen as the API's yuan string with exactly two decimals ("-12.30" for negatives)."""
+    if isinstance(fen, bool) or not isinstance(fen, int):
+        raise TypeError(f"fen must be int, got {type(fen).__name__}")
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), FEN_PER_YUAN)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def round_to_fen(value: Decimal | Fraction | int) -> int:
+    """Round an exact yuan amount half-up to whole fen. The one rounding rule of the system."""
+    if isinstance(value, Fraction):
+        # Fractions come from exact schedules (2/3 subsidy); round without going through floats.
+        scaled = value * FEN_PER_YUAN
+        floor, remainder = divmod(scaled.numerator, scaled.denominator)
+        if 2 * remainder >= scaled.denominator:
+            floor += 1
+        return floor if value >= 0 else -round_to_fen(-value)
+    if isinstance(value, int):
+        return value * FEN_PER_YUAN
+    if not value.is_finite():
+        raise InvalidAmount("amount", "must be a finite number")
+    return int(value.quantize(_CENT, rounding=ROUND_HALF_UP) * FEN_PER_YUAN)
+
+
+def fen_to_decimal(fen: int) -> Decimal:
+    return Decimal(fen) / FEN_PER_YUAN
+
+
+def decimal_to_fen(value: Decimal) -> int:
+    """Exact conversion; a value with fractions of a fen is refused rather than rounded."""
+    try:
+        scaled = (value * FEN_PER_YUAN).to_integral_exact()
+    except InvalidOperation as exc:  # NaN or infinity
+        raise InvalidAmount("amount", "must be a finite number") from exc
+    if scaled != value * FEN_PER_YUAN:
+        raise InvalidAmount("amount", "has fractions of a fen")
+    return int(scaled)
+
+
+def share_of(fen: int, pct: Decimal) -> tuple[int, int]:
+    """Split an amount: the named share (pct of it, rounded half-up) and the remainder."""
+    part = round_to_fen(fen_to_decimal(fen) * pct / 100)
+    return part, fen - part
+
+
+def to_money(fen: int) -> Money:
+    return Money(fen_to_decimal(fen), CURRENCY)
+
+
+def from_money(money: Money) -> int:
+    """Fen from a py-moneyed value; refuses other currencies, NaN, and sub-fen amounts."""
+    if str(money.currency.code) != CURRENCY:
+        raise InvalidAmount("amount", f"must be in {CURRENCY}, not {money.currency.code}")
+    amount = Decimal(str(money.amount))
+    return decimal_to_fen(amount)
+
+
+def parse_pct(text: object, *, field: str, max_decimals: int = 4) -> Decimal:
+    """Parse a percent string such as "6.15" or "80" exactly (no sign, exponent or float)."""
+    if (
+        not isinstance(text, str)
+        or not text.isascii()
+        or not re.fullmatch(rf"(0|[1-9][0-9]{{0,5}})(\.[0-9]{{1,{max_decimals}}})?", text)
+    ):
+        raise InvalidAmount(
+            field, f'must be a decimal string with at most {max_decimals} decimals, like "6.15"'
+        )
+    return Decimal(text)
+
+
+def format_pct(value: Decimal) -> str:
+    """Percent for output: up to 4 decimals, trailing zeros dropped ("80", "6.15", "2.175")."""
+    quantized = value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    text = format(quantized.normalize(), "f")
+    return text
