@@ -49,7 +49,7 @@ async def decode_body(request: Request[Any, Any, Any], body_type: type[T]) -> T:
         message = str(exc)
         if match := re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message):
             at = _AT.search(message)
-            field = _field(f"{at.group('path') if at else ''}")
+            field = _field(f"{at.group('path') if at else ''}.{match.group('name')}")
             raise UnknownField(f"unknown field `{match.group('name')}`", field=field) from None
         field, readable = _translate(message)
         raise ValidationFailed([{"field": field, "message": readable}]) from None

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api.auth import ALL_ROLES, authorize
 from api.body import decode_body, with_body
@@ -211,8 +211,8 @@ async def list_audit(
     ctx: Ctx,
     entity: FromQuery[str | None] = None,
     client_id: FromQuery[str | None] = None,
-    date_from: Annotated[date | None, Parameter(query="from")] = None,
-    date_to: Annotated[date | None, Parameter(query="to")] = None,
+    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
+    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
 ) -> AuditPage:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api.auth import MANAGERS, READERS, authorize
 from api.body import decode_body, with_body
@@ -345,7 +345,7 @@ async def create_fund(ctx: Ctx, request: Request[Any, Any, Any]) -> FundOut:
 @get("/funds")
 async def list_funds(
     ctx: Ctx,
-    limit: Annotated[int | None, Parameter(query="limit")] = None,
+    limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
 ) -> FundPage:
     authorize(ctx, (*READERS, "window"))
@@ -581,8 +581,8 @@ async def get_ledger(
     ctx: Ctx,
     code: FromPath[str],
     account: FromQuery[str | None] = None,
-    date_from: Annotated[date | None, Parameter(query="from")] = None,
-    date_to: Annotated[date | None, Parameter(query="to")] = None,
+    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
+    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
 ) -> EntryPage:
