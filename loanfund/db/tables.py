@@ -188,3 +188,58 @@ idempotency_keys = sa.Table(
     sa.Column("response_body", sa.LargeBinary()),
     sa.Index("ix_idempotency_keys_claimed_at", "claimed_at"),
 )
+
+# ---- partner banks and leverage (issue: agreements, capacity, reservations) ----------------------
+
+fund_banks = sa.Table(
+    "fund_banks",
+    metadata,
+    # One row per fund × bank pair: deposits, outstanding and reserved belong to the pair and carry
+    # over from one agreement to the next. Its row lock serialises every capacity decision of the pair.
+    sa.Column("fund_code", sa.String(32), sa.ForeignKey("funds.code"), primary_key=True),
+    sa.Column("bank_code", sa.String(32), sa.ForeignKey("banks.code"), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+agreements = sa.Table(
+    "agreements",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("fund_code", sa.String(32), sa.ForeignKey("funds.code"), nullable=False),
+    sa.Column("bank_code", sa.String(32), sa.ForeignKey("banks.code"), nullable=False),
+    sa.Column("leverage_multiple", DecimalText(), nullable=False),
+    sa.Column("fund_loss_share_pct", DecimalText(), nullable=False),
+    sa.Column("claim_after_days", sa.Integer(), nullable=False),
+    sa.Column("claim_covers_interest", sa.Boolean(), nullable=False),
+    sa.Column("compensation_suspend_pct", DecimalText()),
+    sa.Column("effective_from", sa.Date(), nullable=False),
+    sa.Column("effective_to", sa.Date()),
+    sa.Column("suspended", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("suspended_reason", sa.String(500)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(40)),
+    sa.Index("ix_agreements_pair", "fund_code", "bank_code"),
+)
+
+guarantees = sa.Table(
+    "guarantees",
+    metadata,
+    # A guarantee reservation against a fund × bank pair's headroom; becomes outstanding on disbursement.
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("fund_code", sa.String(32), nullable=False),
+    sa.Column("bank_code", sa.String(32), nullable=False),
+    sa.Column("agreement_id", sa.String(40), sa.ForeignKey("agreements.id"), nullable=False),
+    sa.Column("application_id", sa.String(40), unique=True),
+    sa.Column("amount_fen", Fen(), nullable=False),
+    sa.Column("approved_on", sa.Date(), nullable=False),
+    sa.Column("expires_on", sa.Date(), nullable=False),
+    # reserved | converted | released | lapsed
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("converted_fen", Fen(), nullable=False, server_default="0"),
+    sa.Column("settled_on", sa.Date()),
+    sa.Column("reserve_entry_id", sa.String(40), sa.ForeignKey("journal_entries.id"), nullable=False),
+    sa.Column("settle_entry_id", sa.String(40), sa.ForeignKey("journal_entries.id")),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(["fund_code", "bank_code"], ["fund_banks.fund_code", "fund_banks.bank_code"]),
+    sa.Index("ix_guarantees_pair_status", "fund_code", "bank_code", "status", "expires_on"),
+)
