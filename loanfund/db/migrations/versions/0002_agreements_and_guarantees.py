@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("compensation_suspend_pct", loanfund.db.types.DecimalText(length=40), nullable=True),
         sa.Column("effective_from", sa.Date(), nullable=False),
         sa.Column("effective_to", sa.Date(), nullable=True),
-        sa.Column("suspended", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("suspended", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("suspended_reason", sa.String(length=500), nullable=True),
         sa.Column("created_at", loanfund.db.types.UTCDateTime(), nullable=False),
         sa.Column("created_by", sa.String(length=40), nullable=True),
