@@ -136,7 +136,7 @@ NOTES: dict[str, dict[str, object]] = {
     "guarantor_max_active": row(2, 2, 2, 2, 2),
     "day_count_basis": row(360, 360, 360, 360, 360),
     "compensation_rate_suspend_pct": row(D(5), D(5), D(5), D(5), D(5)),
-    "rate_tier_default": row(3, 3, 3, 3, 3),
+    "rate_tier_default": row(1, 1, 1, 1, 1),
     "laid_off_certificate_required": row(True, True, True, True, True),
     "other_loans_rule": row(None, None, None, OTHER_LOANS_2018, OTHER_LOANS_2018),
 }
@@ -547,7 +547,8 @@ def test_rate_ceiling_benchmark_plus_3pp(edition: str) -> None:
 def test_rate_ceiling_cn2020_by_tier() -> None:
     policy = resolve_policy("cn-2020", {})
     assert str(rate_ceiling_pct(policy, D("3.65"), 3)) == "6.15"
-    assert rate_ceiling_pct(policy, D("3.65")) == D("6.15")  # the default tier is 3
+    assert rate_ceiling_pct(policy, D("3.65")) == D("4.15")  # the default tier is 1, the narrowest
+    assert rate_ceiling_pct(resolve_policy("cn-2020", {"rate_tier_default": 3}), D("3.65")) == D("6.15")
     assert rate_ceiling_pct(policy, D("3.65"), 1) == D("4.15")
     assert rate_ceiling_pct(policy, D("3.65"), 2) == D("5.15")
     assert rate_ceiling_pct(resolve_policy("cn-2020", {"rate_tier_default": 1}), D("3.65")) == D("4.15")
@@ -597,8 +598,9 @@ def test_worked_example_1_cn2008_full_subsidy() -> None:
 
 
 def test_worked_example_2_cn2020_borrower_cap() -> None:
-    policy = resolve_policy("cn-2020", {})
+    policy = resolve_policy("cn-2020", {"rate_tier_default": 3})  # the example's fund is in tier 3
     assert rate_within_ceiling(policy, D("6.15"), D("3.65"))
+    assert not rate_within_ceiling(resolve_policy("cn-2020", {}), D("6.15"), D("3.65"))
     rate = subsidy_rate_pct(
         policy,
         "individual",
