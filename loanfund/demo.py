@@ -152,15 +152,16 @@ async def fill_demo(engine: AsyncEngine) -> dict[str, object]:
                 policy_overrides=overrides,
             )
             await _money_in(conn, code, today, 4 - scale)
-        for role, region, bank, label in [
+        demo_clients: list[tuple[str, str | None, str | None, str]] = [
             ("admin", None, None, "演示管理员 demo admin"),
             ("fund_manager", "23", None, "黑龙江省基金管理 demo fund manager"),
             ("window", "2301", None, "哈尔滨一站式窗口 demo window"),
             ("bank", None, "ICBC-HLJ", "工商银行接口 demo bank"),
             ("auditor", "23", None, "审计 demo auditor"),
-        ]:
+        ]
+        for role, prefix, bank, label in demo_clients:
             client, token = await clients.add_client(
-                conn, DEMO, role=role, name=label, region_prefix=region, bank_code=bank
+                conn, DEMO, role=role, name=label, region_prefix=prefix, bank_code=bank
             )
-            tokens[role] = {"client_id": client.id, "token": token, "scope": region or bank or "all"}
+            tokens[role] = {"client_id": client.id, "token": token, "scope": prefix or bank or "all"}
     return tokens

@@ -107,13 +107,10 @@ async def post_entry(
         )
     )
     # Sorted by account id so that concurrent entries lock balance rows in one order (no deadlocks).
-    rows = sorted(
-        (
-            {"entry_id": entry_id, "account_id": ids[line.account], "amount_fen": line.amount_fen}
-            for line in lines
-        ),
-        key=lambda row: row["account_id"],
-    )
+    rows = [
+        {"entry_id": entry_id, "account_id": ids[line.account], "amount_fen": line.amount_fen}
+        for line in sorted(lines, key=lambda line: ids[line.account])
+    ]
     await conn.execute(postings.insert(), rows)
     return entry_id
 
