@@ -455,19 +455,27 @@ async def record_contribution(
     return contribution_out(await queries.get_contribution(ctx.conn, code, contribution_id))
 
 
-@post(
-    "/funds/{code:str}/allocations/{item_id:str}/reverse", operation_class=with_body(Reverse), status_code=201
-)
-async def reverse_allocation(
-    ctx: Ctx, code: FromPath[str], item_id: FromPath[str], request: Request[Any, Any, Any]
+async def _reverse(
+    ctx: RequestContext, code: str, item_id: str, request: Request[Any, Any, Any], kind: str
 ) -> ReversalOut:
     await scoped_fund(ctx, code, MANAGERS)
     body = await decode_body(request, Reverse)
     today = business_date()
-    entry_id = await service.reverse_allocation(
-        ctx.conn, ctx.actor, fund_code=code, allocation_id=item_id, reason=body.reason, reversed_on=today
-    )
-    row = await queries.get_allocation(ctx.conn, code, item_id)
+    if kind == "allocation":
+        entry_id = await service.reverse_allocation(
+            ctx.conn, ctx.actor, fund_code=code, allocation_id=item_id, reason=body.reason, reversed_on=today
+        )
+        amount_fen = (await queries.get_allocation(ctx.conn, code, item_id)).amount_fen
+    else:
+        entry_id = await service.reverse_contribution(
+            ctx.conn,
+            ctx.actor,
+            fund_code=code,
+            contribution_id=item_id,
+            reason=body.reason,
+            reversed_on=today,
+        )
+        amount_fen = (await queries.get_contribution(ctx.conn, code, item_id)).amount_fen
     return ReversalOut(
         id=entry_id,
         reversed_id=item_id,
@@ -475,8 +483,17 @@ async def reverse_allocation(
         reversed_on=today,
         reason=body.reason,
         currency=CURRENCY,
-        amount=format_fen(row.amount_fen),
+        amount=format_fen(amount_fen),
     )
+
+
+@post(
+    "/funds/{code:str}/allocations/{item_id:str}/reverse", operation_class=with_body(Reverse), status_code=201
+)
+async def reverse_allocation(
+    ctx: Ctx, code: FromPath[str], item_id: FromPath[str], request: Request[Any, Any, Any]
+) -> ReversalOut:
+    return await _reverse(ctx, code, item_id, request, "allocation")
 
 
 @post(
@@ -487,22 +504,7 @@ async def reverse_allocation(
 async def reverse_contribution(
     ctx: Ctx, code: FromPath[str], item_id: FromPath[str], request: Request[Any, Any, Any]
 ) -> ReversalOut:
-    await scoped_fund(ctx, code, MANAGERS)
-    body = await decode_body(request, Reverse)
-    today = business_date()
-    entry_id = await service.reverse_contribution(
-        ctx.conn, ctx.actor, fund_code=code, contribution_id=item_id, reason=body.reason, reversed_on=today
-    )
-    row = await queries.get_contribution(ctx.conn, code, item_id)
-    return ReversalOut(
-        id=entry_id,
-        reversed_id=item_id,
-        entry_id=entry_id,
-        reversed_on=today,
-        reason=body.reason,
-        currency=CURRENCY,
-        amount=format_fen(row.amount_fen),
-    )
+    return await _reverse(ctx, code, item_id, request, "contribution")
 
 
 @get("/funds/{code:str}/matching")
