@@ -8,7 +8,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loanfund import idempotency
-from loanfund.clock import utcnow
+from loanfund.agreements import reservations
+from loanfund.audit import Actor
+from loanfund.clock import business_date, utcnow
 from loanfund.config import Settings
 
 log = logging.getLogger("loanfund.scheduler")
@@ -21,3 +23,12 @@ async def purge_idempotency_keys(engine: AsyncEngine, settings: Settings) -> int
         removed = await idempotency.purge(conn, older_than=cutoff)
     log.info("purged %d idempotency keys claimed before %s", removed, cutoff.isoformat())
     return removed
+
+
+async def lapse_reservations(engine: AsyncEngine, settings: Settings) -> int:
+    """Let guarantee reservations past their last day lapse: status and ledger catch up with the reads."""
+    today = business_date()
+    async with engine.begin() as conn:
+        lapsed = await reservations.lapse_expired(conn, Actor.system("lapse_reservations"), today=today)
+    log.info("lapsed %d guarantee reservations that expired before %s", lapsed, today.isoformat())
+    return lapsed

@@ -29,6 +29,7 @@ LOCK_RETRY_SECONDS = 60
 Job = Callable[[AsyncEngine, Settings], Awaitable[object]]
 JOBS: list[tuple[str, Job, dict[str, object]]] = [
     ("purge_idempotency_keys", jobs.purge_idempotency_keys, {"trigger": "cron", "hour": 3, "minute": 17}),
+    ("lapse_reservations", jobs.lapse_reservations, {"trigger": "interval", "minutes": 15}),
 ]
 
 

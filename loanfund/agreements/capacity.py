@@ -1,0 +1,165 @@
+"""Capacity of a fund × bank pair (domain.md section 5), read from the ledger.
+
+deposit = balance of `deposit:{bank}`; outstanding = `memo:outstanding:{bank}`; reserved =
+`memo:reserved:{bank}` less the reservations already past their last day that the lapse job has not
+processed yet (they count as lapsed from the day after `expires_on`, whether or not the job ran).
+capacity = deposit × multiple; headroom = capacity − outstanding − reserved.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loanfund import ledger
+from loanfund.agreements import queries
+from loanfund.errors import NoAgreement
+from loanfund.ledger import accounts
+from loanfund.money import fen_to_decimal, round_to_fen
+
+RATIO_PLACES = 4
+
+
+@dataclass(frozen=True)
+class Capacity:
+    fund_code: str
+    bank_code: str
+    agreement_id: str  # whose multiple applies
+    leverage_multiple: Decimal
+    deposit_fen: int
+    capacity_fen: int
+    outstanding_fen: int
+    reserved_fen: int
+
+    @property
+    def used_fen(self) -> int:
+        return self.outstanding_fen + self.reserved_fen
+
+    @property
+    def headroom_fen(self) -> int:
+        return self.capacity_fen - self.used_fen
+
+    @property
+    def leverage_ratio(self) -> Decimal | None:
+        return leverage_ratio(self.used_fen, self.deposit_fen)
+
+    @property
+    def max_withdrawal_fen(self) -> int:
+        return max_withdrawal_fen(self.deposit_fen, self.leverage_multiple, self.used_fen)
+
+
+def capacity_fen(deposit_fen: int, multiple: Decimal) -> int:
+    """deposit × multiple: exact for a whole multiple, else rounded half-up to the fen."""
+    if multiple == multiple.to_integral_value():
+        return deposit_fen * int(multiple)
+    return round_to_fen(fen_to_decimal(deposit_fen) * multiple)
+
+
+def leverage_ratio(used_fen: int, deposit_fen: int) -> Decimal | None:
+    """(outstanding + reserved) / deposit to 4 places, half-up; None without a deposit.
+
+    Integer arithmetic, so that no intermediate rounding can tip a half.
+    """
+    if deposit_fen <= 0:
+        return None
+    quotient, remainder = divmod(used_fen * 10**RATIO_PLACES, deposit_fen)
+    if 2 * remainder >= deposit_fen:
+        quotient += 1
+    return Decimal(quotient).scaleb(-RATIO_PLACES)
+
+
+def min_deposit_fen(multiple: Decimal, used_fen: int) -> int:
+    """The smallest deposit whose capacity covers `used_fen`.
+
+    capacity_fen(d) rounds d × multiple half-up, so it is ≥ used exactly when d × multiple ≥ used − ½.
+    """
+    if used_fen <= 0:
+        return 0
+    return max(0, math.ceil((Fraction(used_fen) - Fraction(1, 2)) / Fraction(multiple)))
+
+
+def max_withdrawal_fen(deposit_fen: int, multiple: Decimal, used_fen: int) -> int:
+    return max(0, deposit_fen - min_deposit_fen(multiple, used_fen))
+
+
+def agreement_status(agreement: Any, today: date) -> str:
+    if agreement.effective_to is not None and today > agreement.effective_to:
+        return "ended"
+    return "suspended" if agreement.suspended else "active"
+
+
+def _build(agreement: Any, deposit_fen: int, outstanding_fen: int, reserved_fen: int) -> Capacity:
+    multiple: Decimal = agreement.leverage_multiple
+    return Capacity(
+        fund_code=agreement.fund_code,
+        bank_code=agreement.bank_code,
+        agreement_id=agreement.id,
+        leverage_multiple=multiple,
+        deposit_fen=deposit_fen,
+        capacity_fen=capacity_fen(deposit_fen, multiple),
+        outstanding_fen=outstanding_fen,
+        reserved_fen=reserved_fen,
+    )
+
+
+def _pair_accounts(bank_code: str) -> tuple[str, str, str]:
+    return accounts.deposit(bank_code), accounts.outstanding(bank_code), accounts.reserved(bank_code)
+
+
+async def live_figures(conn: AsyncConnection, fund_code: str, bank_code: str, today: date) -> tuple[int, ...]:
+    names = _pair_accounts(bank_code)
+    # Balances first, then the expired reservations: should a lapse commit in between (it cannot while
+    # the caller holds the pair lock), reserved would come out too high, never too low.
+    balances = await ledger.signed_balances(conn, fund_code, names=names)
+    expired = await queries.expired_reserved_fen(conn, fund_code, bank_code, today)
+    deposit, outstanding, reserved = (balances.get(name, 0) for name in names)
+    return deposit, outstanding, reserved - expired
+
+
+async def agreement_capacity(conn: AsyncConnection, agreement: Any, *, today: date) -> Capacity:
+    """The pair's figures under this agreement's multiple (what GET /agreements/{id} shows)."""
+    deposit, outstanding, reserved = await live_figures(conn, agreement.fund_code, agreement.bank_code, today)
+    return _build(agreement, deposit, outstanding, reserved)
+
+
+async def governing_agreement(conn: AsyncConnection, fund_code: str, bank_code: str, today: date) -> Any:
+    """The agreement whose multiple limits the pair today: the one in force, else the last one that ended."""
+    agreement = await queries.latest_started(conn, fund_code, bank_code, today)
+    if agreement is None:
+        raise NoAgreement(
+            f"fund {fund_code} has no agreement with bank {bank_code}",
+            fund_code=fund_code,
+            bank_code=bank_code,
+        )
+    return agreement
+
+
+async def pair_capacity(
+    conn: AsyncConnection, fund_code: str, bank_code: str, *, today: date, for_update: bool = False
+) -> Capacity:
+    """Live capacity of the pair. `for_update` takes the pair lock first, for a decision that follows."""
+    if for_update:
+        await queries.lock_pair(conn, fund_code, bank_code)
+    agreement = await governing_agreement(conn, fund_code, bank_code, today)
+    return await agreement_capacity(conn, agreement, today=today)
+
+
+async def capacity_from_ledger(
+    conn: AsyncConnection, fund_code: str, bank_code: str, *, as_of: date
+) -> Capacity:
+    """Capacity rebuilt by summing the pair's postings dated up to `as_of`.
+
+    A lapse is posted dated the day after `expires_on`, so once the lapse job has run this equals
+    `pair_capacity(today=as_of)`; before, it still counts the expired reservations as reserved.
+    """
+    agreement = await governing_agreement(conn, fund_code, bank_code, as_of)
+    names = _pair_accounts(bank_code)
+    balances = await ledger.signed_balances(conn, fund_code, as_of=as_of, names=names)
+    deposit, outstanding, reserved = (balances.get(name, 0) for name in names)
+    return _build(agreement, deposit, outstanding, reserved)

@@ -1,0 +1,146 @@
+"""Every SQL read of agreements, fund × bank pairs and guarantee reservations, including the pair lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loanfund.db.tables import agreements, fund_banks, funds, guarantees
+from loanfund.errors import NotFound
+
+RESERVED = "reserved"
+
+
+async def get_agreement(conn: AsyncConnection, agreement_id: str) -> Row[Any]:
+    row = (await conn.execute(sa.select(agreements).where(agreements.c.id == agreement_id))).first()
+    if row is None:
+        raise NotFound(f"agreement {agreement_id} not found")
+    return row
+
+
+async def pair_agreements(conn: AsyncConnection, fund_code: str, bank_code: str) -> list[Row[Any]]:
+    query = (
+        sa.select(agreements)
+        .where(agreements.c.fund_code == fund_code, agreements.c.bank_code == bank_code)
+        .order_by(agreements.c.effective_from)
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def latest_started(conn: AsyncConnection, fund_code: str, bank_code: str, on: date) -> Row[Any] | None:
+    """The pair's agreement that started last on or before `on`.
+
+    Agreements of a pair never overlap, so this is the one in force on `on` unless it has ended.
+    """
+    query = (
+        sa.select(agreements)
+        .where(
+            agreements.c.fund_code == fund_code,
+            agreements.c.bank_code == bank_code,
+            agreements.c.effective_from <= on,
+        )
+        .order_by(agreements.c.effective_from.desc())
+        .limit(1)
+    )
+    return (await conn.execute(query)).first()
+
+
+async def list_agreements(
+    conn: AsyncConnection,
+    *,
+    fund_code: str | None,
+    bank_code: str | None,
+    region_prefix: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Row[Any]]:
+    query = (
+        sa.select(agreements, funds.c.region_code)
+        .join(funds, funds.c.code == agreements.c.fund_code)
+        .order_by(agreements.c.id)
+        .limit(limit)
+    )
+    if fund_code is not None:
+        query = query.where(agreements.c.fund_code == fund_code)
+    if bank_code is not None:
+        query = query.where(agreements.c.bank_code == bank_code)
+    if region_prefix:
+        query = query.where(funds.c.region_code.startswith(region_prefix, autoescape=True))
+    if after is not None:
+        query = query.where(agreements.c.id > after)
+    return list((await conn.execute(query)).all())
+
+
+async def fund_bank_codes(conn: AsyncConnection, fund_code: str) -> list[str]:
+    query = sa.select(fund_banks.c.bank_code).where(fund_banks.c.fund_code == fund_code)
+    return list((await conn.scalars(query.order_by(fund_banks.c.bank_code))).all())
+
+
+async def lock_pair(conn: AsyncConnection, fund_code: str, bank_code: str) -> bool:
+    """Lock the pair's row until the transaction ends; False if the pair has never had an agreement.
+
+    On SQLite `FOR UPDATE` is left out: every write transaction already holds the database lock.
+    """
+    query = (
+        sa.select(fund_banks.c.fund_code)
+        .where(fund_banks.c.fund_code == fund_code, fund_banks.c.bank_code == bank_code)
+        .with_for_update()
+    )
+    return (await conn.scalar(query)) is not None
+
+
+async def lock_pairs(conn: AsyncConnection, pairs: Iterable[tuple[str, str]]) -> None:
+    """Lock several pairs in one statement, in key order, so two lockers never wait on each other."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return
+    query = (
+        sa.select(fund_banks.c.fund_code, fund_banks.c.bank_code)
+        .where(sa.tuple_(fund_banks.c.fund_code, fund_banks.c.bank_code).in_(wanted))
+        .order_by(fund_banks.c.fund_code, fund_banks.c.bank_code)
+        .with_for_update()
+    )
+    await conn.execute(query)
+
+
+async def expired_reserved_fen(conn: AsyncConnection, fund_code: str, bank_code: str, today: date) -> int:
+    """Reservations past their last day still marked reserved: lapsed already, whether or not the job ran."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(guarantees.c.amount_fen), 0)).where(
+        guarantees.c.fund_code == fund_code,
+        guarantees.c.bank_code == bank_code,
+        guarantees.c.status == RESERVED,
+        guarantees.c.expires_on < today,
+    )
+    return int(await conn.scalar(query) or 0)
+
+
+async def get_guarantee(conn: AsyncConnection, guarantee_id: str, *, for_update: bool = False) -> Row[Any]:
+    query = sa.select(guarantees).where(guarantees.c.id == guarantee_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"guarantee reservation {guarantee_id} not found")
+    return row
+
+
+async def guarantee_for_application(conn: AsyncConnection, application_id: str) -> str | None:
+    query = sa.select(guarantees.c.id).where(guarantees.c.application_id == application_id)
+    found: str | None = await conn.scalar(query)
+    return found
+
+
+async def expired_reserved(conn: AsyncConnection, today: date) -> list[Row[Any]]:
+    """Every reservation the lapse job has still to process, with its fund's region."""
+    query = (
+        sa.select(guarantees, funds.c.region_code)
+        .join(funds, funds.c.code == guarantees.c.fund_code)
+        .where(guarantees.c.status == RESERVED, guarantees.c.expires_on < today)
+        .order_by(guarantees.c.id)
+    )
+    return list((await conn.execute(query)).all())
