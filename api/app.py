@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.context import UnitOfWorkMiddleware, request_context
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
-from api.routes import admin, funds
+from api.routes import admin, agreements, applications, borrowers, events, funds, loans
 from loanfund import policy
 from loanfund.config import Settings
 from loanfund.db import create_engine
@@ -62,7 +62,15 @@ def create_app(
 
     api_router = Router(
         path=API_PREFIX,
-        route_handlers=[funds.router, admin.router],
+        route_handlers=[
+            funds.router,
+            agreements.router,
+            borrowers.router,
+            applications.router,
+            loans.router,
+            events.router,
+            admin.router,
+        ],
         middleware=[UnitOfWorkMiddleware],
         dependencies={"ctx": Provide(request_context, sync_to_thread=False)},
     )

@@ -99,7 +99,8 @@ def _serve(args: argparse.Namespace) -> int:
         f"loanfund on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/schema)",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # No access log: query strings can carry ID numbers (GET /borrowers?id_number=…), never logged in full.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
 
 

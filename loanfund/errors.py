@@ -206,3 +206,8 @@ class UnbalancedEntry(LoanfundError):
 
     code = "invalid_state"
     title = "Journal entry refused"
+
+
+class InsufficientDeposit(LoanfundError):
+    code = "insufficient_deposit"
+    title = "Not that much deposited at this bank"

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from litestar.testing import AsyncTestClient
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loanfund import banks, clients
+from loanfund.agreements import service as agreements_service
 from loanfund.audit import Actor
 from loanfund.errors import NotFound
+from loanfund.funds import queries as funds_queries
+from loanfund.funds import service as funds_service
 
 TODAY = "2026-11-27"
 SETUP = Actor(client_id=None, request_id="test-setup")
@@ -134,3 +139,204 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["code"] == code, body
     assert body["status"] == status
     return body
+
+
+# ---- partner banks and leverage (issue 3) ----------------------------------------------------------
+
+
+async def make_bank(admin: Api, code: str = "ICBC") -> None:
+    response = await admin.post("/banks", {"code": code, "name": f"Bank {code}"})
+    assert response.status_code == 201, response.text
+
+
+async def make_agreement(
+    manager: Api, fund: str = "HRB", bank: str = "ICBC", multiple: str = "5", **extra: Any
+) -> dict[str, Any]:
+    body = {
+        "bank_code": bank,
+        "leverage_multiple": multiple,
+        "fund_loss_share_pct": "80",
+        "claim_after_days": 90,
+        "claim_covers_interest": True,
+        "effective_from": "2026-01-01",
+        **extra,
+    }
+    response = await manager.post(f"/funds/{fund}/agreements", body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def make_deposit(
+    manager: Api, agreement_id: str, amount: str, on: str = "2026-02-01", reference: str = "D-1"
+) -> dict[str, Any]:
+    response = await manager.post(
+        f"/agreements/{agreement_id}/deposits", {"amount": amount, "deposited_on": on, "reference": reference}
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def library_pair(
+    conn: AsyncConnection,
+    *,
+    fund: str = "HRB",
+    bank: str = "ICBC",
+    region: str = "230100",
+    edition: str = "cn-2008",
+    cash_fen: int = 0,
+    deposit_fen: int = 0,
+    multiple: Decimal = Decimal(5),
+    effective_from: date = date(2026, 1, 1),
+    effective_to: date | None = None,
+) -> str:
+    """A fund with cash, a bank and an agreement with a deposit, made through the library."""
+    if not await funds_queries.fund_exists(conn, fund):
+        await funds_service.create_fund(
+            conn, SETUP, code=fund, name=f"Fund {fund}", region_code=region, policy_edition=edition
+        )
+    try:
+        await banks.get_bank(conn, bank)
+    except NotFound:
+        await banks.create_bank(conn, SETUP, code=bank, name=f"Bank {bank}")
+    if cash_fen:
+        await funds_service.record_contribution(
+            conn,
+            SETUP,
+            fund_code=fund,
+            source="central",
+            amount_fen=cash_fen,
+            received_on=effective_from,
+            reference="C-setup",
+        )
+    agreement_id = await agreements_service.create_agreement(
+        conn,
+        SETUP,
+        fund_code=fund,
+        bank_code=bank,
+        leverage_multiple=multiple,
+        fund_loss_share_pct=Decimal(80),
+        claim_after_days=90,
+        claim_covers_interest=True,
+        effective_from=effective_from,
+        effective_to=effective_to,
+    )
+    if deposit_fen:
+        await agreements_service.deposit(
+            conn,
+            SETUP,
+            agreement_id,
+            amount_fen=deposit_fen,
+            deposited_on=effective_from,
+            reference="D-setup",
+        )
+    return agreement_id
+
+
+# ---- borrowers, applications, loans (issue 4) ------------------------------------------------------
+
+
+def resident_id(birth: str, *, female: bool, district: str = "230102", seq: str = "01") -> str:
+    """A valid 18-character resident ID: district, birth date YYYYMMDD, sequence, gender digit, check."""
+    from stdnum.cn import ric
+
+    body = f"{district}{birth}{seq}{'2' if female else '1'}"
+    return body + ric.calc_check_digit(body + "0")  # stdnum wants a placeholder check digit
+
+
+def make_uscc(serial: str = "MA1B2C3D4") -> str:
+    """A valid USCC: 91 (enterprise, industry & commerce), region 230100, 9-character org code, check."""
+    from stdnum.cn import uscc
+
+    body = f"91230100{serial}"
+    return body + uscc.calc_check_digit(body)
+
+
+async def register_person(
+    window: Api,
+    *,
+    birth: str = "19800101",
+    female: bool = False,
+    seq: str = "01",
+    categories: tuple[str, ...] = ("registered_unemployed",),
+    **extra: Any,
+) -> dict[str, Any]:
+    body = {
+        "kind": "individual",
+        "id_number": resident_id(birth, female=female, seq=seq),
+        "name": f"Person {birth}{seq}",
+        "categories": list(categories),
+        **extra,
+    }
+    response = await window.post("/borrowers", body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def register_guarantor(
+    window: Api, *, birth: str = "19700101", seq: str = "05", employer_kind: str = "civil_service"
+) -> dict[str, Any]:
+    response = await window.post(
+        "/guarantors",
+        {
+            "id_number": resident_id(birth, female=False, seq=seq),
+            "name": f"Guarantor {seq}",
+            "employer": "City finance bureau",
+            "employer_kind": employer_kind,
+            "monthly_income": "6000",
+        },
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def lending_setup(
+    admin: Api,
+    manager: Api,
+    *,
+    fund: str = "HRB",
+    bank: str = "ICBC",
+    edition: str = "cn-2016",
+    cash: str = "3000000",
+    deposit: str = "1000000",
+    **fund_extra: Any,
+) -> dict[str, Any]:
+    """A fund with cash, a bank and an agreement (multiple 5) with a deposit; returns the agreement."""
+    await make_fund(admin, code=fund, edition=edition, **fund_extra)
+    await make_allocation(manager, fund=fund, amount=cash)
+    made = await admin.post("/banks", {"code": bank, "name": f"Bank {bank}"})
+    assert made.status_code in (201, 409), made.text  # a bank caller may have made it already
+    agreement = await make_agreement(manager, fund=fund, bank=bank)
+    await make_deposit(manager, agreement["id"], deposit)
+    return agreement
+
+
+def application_body(
+    borrower_id: str,
+    *,
+    fund: str = "HRB",
+    bank: str = "ICBC",
+    amount: str = "50000",
+    term_months: int = 24,
+    applied_on: str = TODAY,
+    guarantee: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "fund_code": fund,
+        "bank_code": bank,
+        "borrower_id": borrower_id,
+        "amount": amount,
+        "term_months": term_months,
+        "purpose": "a noodle shop",
+        "micro_profit": True,
+        "guarantee": guarantee or {"kind": "collateral", "collateral_description": "shop equipment"},
+        "jobs_created": 2,
+        "applied_on": applied_on,
+        **extra,
+    }
+
+
+async def capacity(manager: Api, agreement_id: str) -> dict[str, Any]:
+    response = await manager.get(f"/agreements/{agreement_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json()["capacity"])

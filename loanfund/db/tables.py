@@ -216,8 +216,11 @@ agreements = sa.Table(
     sa.Column("effective_to", sa.Date()),
     sa.Column("suspended", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("suspended_reason", sa.String(500)),
+    sa.Column("suspended_at", UTCDateTime()),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("created_by", sa.String(40)),
+    sa.CheckConstraint("claim_after_days >= 1", name="claim_after_days_positive"),
+    sa.CheckConstraint("effective_to IS NULL OR effective_to >= effective_from", name="period"),
     sa.Index("ix_agreements_pair", "fund_code", "bank_code"),
 )
 
@@ -241,5 +244,190 @@ guarantees = sa.Table(
     sa.Column("settle_entry_id", sa.String(40), sa.ForeignKey("journal_entries.id")),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(["fund_code", "bank_code"], ["fund_banks.fund_code", "fund_banks.bank_code"]),
+    sa.CheckConstraint("status IN ('reserved', 'converted', 'released', 'lapsed')", name="status"),
+    sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
+    sa.CheckConstraint("converted_fen >= 0 AND converted_fen <= amount_fen", name="converted_within_amount"),
+    sa.CheckConstraint("expires_on >= approved_on", name="expiry_after_approval"),
+    # Live capacity sums a pair's reserved-but-expired rows; the lapse job scans all expired rows.
     sa.Index("ix_guarantees_pair_status", "fund_code", "bank_code", "status", "expires_on"),
+    sa.Index("ix_guarantees_status_expires", "status", "expires_on"),
+)
+
+# ---- borrowers, guarantors, applications, loans (issue 4: from window to bank) --------------------
+
+borrowers = sa.Table(
+    "borrowers",
+    metadata,
+    # One record per person (resident ID) or firm (USCC) nationally. The full number is kept for exact
+    # look-ups and for the bank holding a loan of the borrower; everything else shows it masked.
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(12), nullable=False),  # individual | enterprise
+    sa.Column("id_number", sa.String(18), nullable=False),  # resident ID, or the firm's USCC
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("phone", sa.String(40)),
+    sa.Column("birth_date", sa.Date()),
+    sa.Column("gender", sa.String(6)),
+    sa.Column("categories", sa.JSON(), nullable=False),
+    sa.Column("certificates", sa.JSON(), nullable=False),
+    sa.Column("credit_community", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("syb_trained", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("staff_count", sa.Integer()),
+    sa.Column("eligible_new_hires", sa.Integer()),
+    sa.Column("region_code", sa.String(6), nullable=False),  # of the registering window
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(40)),
+    sa.UniqueConstraint("kind", "id_number"),
+)
+
+borrower_regions = sa.Table(
+    "borrower_regions",
+    metadata,
+    # The regions (window scopes and fund regions) that see a borrower: its own, every window that
+    # registered it again, and every fund it applied to.
+    sa.Column("borrower_id", sa.String(40), sa.ForeignKey("borrowers.id"), primary_key=True),
+    sa.Column("region_code", sa.String(6), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_borrower_regions_region", "region_code"),
+)
+
+guarantors = sa.Table(
+    "guarantors",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("id_number", sa.String(18), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("birth_date", sa.Date(), nullable=False),
+    sa.Column("gender", sa.String(6), nullable=False),
+    sa.Column("employer", sa.String(200), nullable=False),
+    # civil_service | public_institution | state_enterprise | other
+    sa.Column("employer_kind", sa.String(20), nullable=False),
+    sa.Column("monthly_income_fen", Fen(), nullable=False),
+    sa.Column("region_code", sa.String(6), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(40)),
+)
+
+guarantor_regions = sa.Table(
+    "guarantor_regions",
+    metadata,
+    sa.Column("guarantor_id", sa.String(40), sa.ForeignKey("guarantors.id"), primary_key=True),
+    sa.Column("region_code", sa.String(6), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_guarantor_regions_region", "region_code"),
+)
+
+applications = sa.Table(
+    "applications",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("fund_code", sa.String(32), sa.ForeignKey("funds.code"), nullable=False),
+    sa.Column("bank_code", sa.String(32), sa.ForeignKey("banks.code"), nullable=False),
+    sa.Column("borrower_id", sa.String(40), sa.ForeignKey("borrowers.id"), nullable=False),
+    sa.Column("region_code", sa.String(6), nullable=False),  # the fund's
+    sa.Column("amount_fen", Fen(), nullable=False),
+    sa.Column("term_months", sa.Integer(), nullable=False),
+    sa.Column("purpose", sa.String(500), nullable=False),
+    sa.Column("micro_profit", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("guarantee_kind", sa.String(12), nullable=False),  # credit | guarantor | collateral | joint
+    sa.Column("collateral_description", sa.String(500)),
+    sa.Column("joint_borrower_ids", sa.JSON(), nullable=False),
+    sa.Column("jobs_created", sa.Integer(), nullable=False),
+    sa.Column("applied_on", sa.Date(), nullable=False),
+    sa.Column("policy_edition", sa.String(20), nullable=False),
+    sa.Column("is_4050", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("eligibility", sa.JSON(), nullable=False),
+    # Stored: submitted | guarantee_approved | disbursed | rejected | withdrawn. `lapsed` is derived
+    # (guarantee_approved with guarantee_expires_on before today), whether or not the lapse job ran.
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("guarantee_id", sa.String(40)),
+    sa.Column("guarantee_amount_fen", Fen()),
+    sa.Column("guarantee_expires_on", sa.Date()),
+    sa.Column("approved_on", sa.Date()),
+    sa.Column("loan_id", sa.String(40)),
+    sa.Column("submitted_at", UTCDateTime(), nullable=False),
+    sa.Column("submitted_by", sa.String(40)),
+    sa.Column("approved_at", UTCDateTime()),
+    sa.Column("approved_by", sa.String(40)),
+    sa.Column("closed_at", UTCDateTime()),  # rejected or withdrawn
+    sa.Column("closed_by", sa.String(40)),
+    sa.Column("close_reason", sa.String(500)),
+    sa.Column("disbursed_at", UTCDateTime()),
+    sa.Column("disbursed_by", sa.String(40)),
+    sa.Index("ix_applications_fund_status", "fund_code", "status"),
+    sa.Index("ix_applications_bank_status", "bank_code", "status"),
+    sa.Index("ix_applications_borrower", "borrower_id"),
+)
+
+application_guarantors = sa.Table(
+    "application_guarantors",
+    metadata,
+    sa.Column("application_id", sa.String(40), sa.ForeignKey("applications.id"), primary_key=True),
+    sa.Column("guarantor_id", sa.String(40), sa.ForeignKey("guarantors.id"), primary_key=True),
+    sa.Index("ix_application_guarantors_guarantor", "guarantor_id"),
+)
+
+loans = sa.Table(
+    "loans",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("application_id", sa.String(40), sa.ForeignKey("applications.id"), nullable=False, unique=True),
+    sa.Column("fund_code", sa.String(32), sa.ForeignKey("funds.code"), nullable=False),
+    sa.Column("bank_code", sa.String(32), sa.ForeignKey("banks.code"), nullable=False),
+    sa.Column("borrower_id", sa.String(40), sa.ForeignKey("borrowers.id"), nullable=False),
+    sa.Column("region_code", sa.String(6), nullable=False),  # the fund's
+    sa.Column("guarantee_id", sa.String(40), nullable=False),
+    sa.Column("loan_number", sa.String(64), nullable=False),
+    sa.Column("principal_fen", Fen(), nullable=False),
+    sa.Column("outstanding_fen", Fen(), nullable=False),
+    sa.Column("annual_rate_pct", DecimalText(), nullable=False),
+    sa.Column("disbursed_on", sa.Date(), nullable=False),
+    sa.Column("contracted_on", sa.Date(), nullable=False),
+    sa.Column("maturity_on", sa.Date(), nullable=False),  # current, after any extension
+    sa.Column("original_maturity_on", sa.Date(), nullable=False),
+    sa.Column("term_months", sa.Integer(), nullable=False),
+    sa.Column("reference_rate_kind", sa.String(10), nullable=False),
+    sa.Column("reference_rate_pct", DecimalText(), nullable=False),
+    sa.Column("reference_rate_date", sa.Date(), nullable=False),
+    sa.Column("reference_rate_stale", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("rate_ceiling_pct", DecimalText(), nullable=False),
+    sa.Column("policy_edition", sa.String(20), nullable=False),
+    # Stored: active | repaid (later compensated | written_off). `overdue` is derived: an active loan
+    # with a reported missed instalment, or past its maturity.
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("overdue_since", sa.Date()),
+    sa.Column("overdue_principal_fen", Fen(), nullable=False, server_default="0"),
+    sa.Column("extension_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("repaid_on", sa.Date()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(40)),
+    sa.UniqueConstraint("bank_code", "loan_number"),
+    sa.Index("ix_loans_fund_status", "fund_code", "status"),
+    sa.Index("ix_loans_bank_status", "bank_code", "status"),
+    sa.Index("ix_loans_borrower", "borrower_id"),
+)
+
+loan_repayments = sa.Table(
+    "loan_repayments",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("loan_id", sa.String(40), sa.ForeignKey("loans.id"), nullable=False, index=True),
+    sa.Column("principal_fen", Fen(), nullable=False),
+    sa.Column("interest_fen", Fen(), nullable=False),
+    sa.Column("paid_on", sa.Date(), nullable=False),
+    sa.Column("outstanding_after_fen", Fen(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(40)),
+)
+
+loan_extensions = sa.Table(
+    "loan_extensions",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("loan_id", sa.String(40), sa.ForeignKey("loans.id"), nullable=False, index=True),
+    sa.Column("previous_maturity_on", sa.Date(), nullable=False),
+    sa.Column("new_maturity_on", sa.Date(), nullable=False),
+    sa.Column("guarantor_consent", sa.Boolean(), nullable=False),
+    sa.Column("extended_on", sa.Date(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(40)),
 )

@@ -1,0 +1,363 @@
+"""Eligibility checks and applications: submit at the window, approve at the fund, reject, withdraw."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request, Router, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+
+from api.auth import authorize
+from api.body import decode_body, with_body
+from api.context import RequestContext
+from api.pagination import check_limit, decode_cursor, page
+from api.routes.borrowers import scoped_borrower
+from api.types import Currency, LongText, Yuan, YuanOut
+from loanfund.applications import queries, service
+from loanfund.applications.queries import STATUSES, Application
+from loanfund.borrowers import queries as borrower_queries
+from loanfund.borrowers.queries import Borrower
+from loanfund.clock import business_date
+from loanfund.eligibility import service as eligibility
+from loanfund.eligibility.rules import Eligibility
+from loanfund.errors import NotFound, ValidationFailed
+from loanfund.funds import queries as fund_queries
+from loanfund.money import CURRENCY, format_fen, parse_yuan
+
+Ctx = NamedDependency[RequestContext]
+
+SUBMIT = ("admin", "window")
+CHECK = ("admin", "window", "fund_manager")
+READ = ("admin", "fund_manager", "window", "auditor", "bank")
+APPROVE = ("admin", "fund_manager")
+REJECT = ("admin", "fund_manager", "bank")
+WITHDRAW = ("admin", "window")
+
+
+# ---- schemas -------------------------------------------------------------------------------------
+
+
+class GuaranteeIn(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Literal["credit", "guarantor", "collateral", "joint"]
+    guarantor_ids: list[str] | None = None
+    collateral_description: str | None = None
+    joint_borrower_ids: list[str] | None = None
+
+
+class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
+    fund_code: str
+    bank_code: str
+    borrower_id: str
+    amount: Yuan
+    term_months: int
+    purpose: LongText
+    micro_profit: bool
+    guarantee: GuaranteeIn
+    jobs_created: int
+    applied_on: date
+
+
+class ReasonIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: LongText
+
+
+class WithdrawIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: LongText | None = None
+
+
+class CheckOut(msgspec.Struct):
+    rule: str
+    passed: bool
+    detail: str
+
+
+class EligibilityOut(msgspec.Struct):
+    eligible: bool
+    is_4050: bool
+    policy_edition: str
+    checks: list[CheckOut]
+
+
+class GuaranteeOut(msgspec.Struct):
+    kind: str
+    guarantor_ids: list[str]
+    collateral_description: str | None
+    joint_borrower_ids: list[str]
+    # The fund's guarantee once approved (the reservation at the bank), else null.
+    id: str | None
+    currency: Currency
+    amount: YuanOut | None
+    approved_on: date | None
+    expires_on: date | None
+
+
+class BorrowerBrief(msgspec.Struct):
+    id: str
+    kind: str
+    name: str
+    id_number_masked: str | None
+    uscc: str | None
+
+
+class TransitionOut(msgspec.Struct):
+    status: str
+    at: datetime
+    client_id: str | None
+    reason: str | None = None
+
+
+class ApplicationOut(msgspec.Struct):
+    id: str
+    status: str
+    fund_code: str
+    bank_code: str
+    borrower_id: str
+    borrower: BorrowerBrief
+    currency: Currency
+    amount: YuanOut
+    term_months: int
+    purpose: str
+    micro_profit: bool
+    jobs_created: int
+    applied_on: date
+    policy_edition: str
+    is_4050: bool
+    guarantee: GuaranteeOut
+    eligibility: EligibilityOut
+    loan_id: str | None
+    history: list[TransitionOut]
+
+
+class ApplicationPage(msgspec.Struct):
+    items: list[ApplicationOut]
+    next_cursor: str | None
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+def eligibility_out(result: Eligibility) -> EligibilityOut:
+    return EligibilityOut(
+        eligible=result.eligible,
+        is_4050=result.is_4050,
+        policy_edition=result.policy_edition,
+        checks=[CheckOut(c.rule, c.passed, c.detail) for c in result.checks],
+    )
+
+
+def _history(app: Application) -> list[TransitionOut]:
+    steps = [TransitionOut("submitted", app.submitted_at, app.submitted_by)]
+    if app.approved_at is not None:
+        steps.append(TransitionOut("guarantee_approved", app.approved_at, app.approved_by))
+    if app.disbursed_at is not None:
+        steps.append(TransitionOut("disbursed", app.disbursed_at, app.disbursed_by))
+    if app.closed_at is not None:
+        steps.append(TransitionOut(app.stored_status, app.closed_at, app.closed_by, app.close_reason))
+    return steps
+
+
+async def application_out(ctx: RequestContext, app: Application) -> ApplicationOut:
+    borrower = await borrower_queries.get_borrower(ctx.conn, app.borrower_id)
+    individual = borrower.kind == "individual"
+    stored = app.eligibility
+    return ApplicationOut(
+        id=app.id,
+        status=app.status,
+        fund_code=app.fund_code,
+        bank_code=app.bank_code,
+        borrower_id=app.borrower_id,
+        borrower=BorrowerBrief(
+            id=borrower.id,
+            kind=borrower.kind,
+            name=borrower.name,
+            id_number_masked=borrower.id_number_masked if individual else None,
+            uscc=None if individual else borrower.id_number,
+        ),
+        currency=CURRENCY,
+        amount=format_fen(app.amount_fen),
+        term_months=app.term_months,
+        purpose=app.purpose,
+        micro_profit=app.micro_profit,
+        jobs_created=app.jobs_created,
+        applied_on=app.applied_on,
+        policy_edition=app.policy_edition,
+        is_4050=app.is_4050,
+        guarantee=GuaranteeOut(
+            kind=app.guarantee_kind,
+            guarantor_ids=list(app.guarantor_ids),
+            collateral_description=app.collateral_description,
+            joint_borrower_ids=list(app.joint_borrower_ids),
+            id=app.guarantee_id,
+            currency=CURRENCY,
+            amount=format_fen(app.guarantee_amount_fen) if app.guarantee_amount_fen is not None else None,
+            approved_on=app.approved_on,
+            expires_on=app.guarantee_expires_on,
+        ),
+        eligibility=EligibilityOut(
+            eligible=bool(stored["eligible"]),
+            is_4050=bool(stored["is_4050"]),
+            policy_edition=str(stored["policy_edition"]),
+            checks=[CheckOut(c["rule"], c["passed"], c["detail"]) for c in stored["checks"]],
+        ),
+        loan_id=app.loan_id,
+        history=_history(app),
+    )
+
+
+async def _prepare(
+    ctx: RequestContext, body: ApplicationIn
+) -> tuple[eligibility.ApplicationRequest, Borrower]:
+    """The request in library terms; the fund and borrower must be in the caller's scope (else 404)."""
+    amount = parse_yuan(body.amount)
+    fund = await fund_queries.get_fund(ctx.conn, body.fund_code)
+    if not ctx.client.sees_region(fund.region_code):
+        raise NotFound("fund not found")
+    borrower, _ = await scoped_borrower(ctx, body.borrower_id, (ctx.client.role,))
+    await service.check_bank(ctx.conn, body.bank_code)
+    guarantee = body.guarantee
+    request = eligibility.ApplicationRequest(
+        fund_code=body.fund_code,
+        bank_code=body.bank_code,
+        borrower_id=body.borrower_id,
+        amount_fen=amount,
+        term_months=body.term_months,
+        applied_on=body.applied_on,
+        guarantee=eligibility.GuaranteeRequest(
+            kind=guarantee.kind,
+            guarantor_ids=tuple(guarantee.guarantor_ids or ()),
+            collateral_description=guarantee.collateral_description,
+            joint_borrower_ids=tuple(guarantee.joint_borrower_ids or ()),
+        ),
+    )
+    return request, borrower
+
+
+def _scope_prefix(ctx: RequestContext) -> str | None:
+    return None if ctx.client.role == "admin" else ctx.client.region_prefix
+
+
+async def scoped_application(ctx: RequestContext, application_id: str, roles: tuple[str, ...]) -> Application:
+    app = await queries.get_application(ctx.conn, application_id, business_date())
+    authorize(ctx, roles, region_code=app.region_code, bank_code=app.bank_code, what="application")
+    return app
+
+
+# ---- handlers ------------------------------------------------------------------------------------
+
+
+@post("/eligibility-checks", operation_class=with_body(ApplicationIn), status_code=200)
+async def check_eligibility(ctx: Ctx, request: Request[Any, Any, Any]) -> EligibilityOut:
+    """The rules of the fund's policy in force on `applied_on`, each with its reason. Stores nothing."""
+    authorize(ctx, CHECK)
+    body = await decode_body(request, ApplicationIn)
+    app_request, borrower = await _prepare(ctx, body)
+    result = await eligibility.check(
+        ctx.conn, app_request, borrower=borrower, region_prefix=_scope_prefix(ctx), today=business_date()
+    )
+    return eligibility_out(result)
+
+
+@post("/applications", operation_class=with_body(ApplicationIn), status_code=201)
+async def submit_application(ctx: Ctx, request: Request[Any, Any, Any]) -> ApplicationOut:
+    authorize(ctx, SUBMIT)
+    body = await decode_body(request, ApplicationIn)
+    app_request, borrower = await _prepare(ctx, body)
+    application_id, _ = await service.submit(
+        ctx.conn,
+        ctx.actor,
+        app_request,
+        borrower=borrower,
+        purpose=body.purpose,
+        micro_profit=body.micro_profit,
+        jobs_created=body.jobs_created,
+        region_prefix=_scope_prefix(ctx),
+        today=business_date(),
+    )
+    return await application_out(
+        ctx, await queries.get_application(ctx.conn, application_id, business_date())
+    )
+
+
+@get("/applications")
+async def list_applications(
+    ctx: Ctx,
+    status: FromQuery[str | None] = None,
+    fund_code: FromQuery[str | None] = None,
+    bank_code: FromQuery[str | None] = None,
+    limit: FromQuery[int | None] = None,
+    cursor: FromQuery[str | None] = None,
+) -> ApplicationPage:
+    authorize(ctx, READ)
+    limit = check_limit(limit)
+    if status is not None and status not in STATUSES:
+        raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
+    client = ctx.client
+    if client.role == "bank":
+        if bank_code is not None and bank_code != client.bank_code:
+            return ApplicationPage([], None)
+        bank_code = client.bank_code
+    rows = await queries.list_applications(
+        ctx.conn,
+        business_date(),
+        region_prefix=client.region_prefix if client.role in ("fund_manager", "window", "auditor") else None,
+        bank_code=bank_code,
+        fund_code=fund_code,
+        status=status,
+        after=decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    items, next_cursor = page(rows, limit, lambda row: row.id)
+    return ApplicationPage([await application_out(ctx, row) for row in items], next_cursor)
+
+
+@get("/applications/{application_id:str}")
+async def get_application(ctx: Ctx, application_id: FromPath[str]) -> ApplicationOut:
+    return await application_out(ctx, await scoped_application(ctx, application_id, READ))
+
+
+@post("/applications/{application_id:str}/approve", status_code=200)
+async def approve_application(ctx: Ctx, application_id: FromPath[str]) -> ApplicationOut:
+    """The fund's guarantee: reserves the amount at the bank for `reservation_days` (21)."""
+    await scoped_application(ctx, application_id, APPROVE)
+    app = await service.approve(ctx.conn, ctx.actor, application_id, today=business_date())
+    return await application_out(ctx, app)
+
+
+@post("/applications/{application_id:str}/reject", operation_class=with_body(ReasonIn), status_code=200)
+async def reject_application(
+    ctx: Ctx, application_id: FromPath[str], request: Request[Any, Any, Any]
+) -> ApplicationOut:
+    await scoped_application(ctx, application_id, REJECT)
+    body = await decode_body(request, ReasonIn)
+    app = await service.reject(ctx.conn, ctx.actor, application_id, reason=body.reason, today=business_date())
+    return await application_out(ctx, app)
+
+
+@post("/applications/{application_id:str}/withdraw", operation_class=with_body(WithdrawIn), status_code=200)
+async def withdraw_application(
+    ctx: Ctx, application_id: FromPath[str], request: Request[Any, Any, Any]
+) -> ApplicationOut:
+    """The body is optional: `{"reason": "..."}`."""
+    await scoped_application(ctx, application_id, WITHDRAW)
+    reason = None
+    if (await request.body()).strip():
+        reason = (await decode_body(request, WithdrawIn)).reason
+    app = await service.withdraw(ctx.conn, ctx.actor, application_id, reason=reason, today=business_date())
+    return await application_out(ctx, app)
+
+
+router = Router(
+    path="/",
+    route_handlers=[
+        check_eligibility,
+        submit_application,
+        list_applications,
+        get_application,
+        approve_application,
+        reject_application,
+        withdraw_application,
+    ],
+)

@@ -1,0 +1,1 @@
+"""Applications: from the window's submission through the fund's guarantee to the bank's loan."""

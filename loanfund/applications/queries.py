@@ -1,0 +1,166 @@
+"""Every read of applications. Status `lapsed` is derived here from the guarantee's last day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loanfund.db.tables import application_guarantors, applications
+from loanfund.errors import NotFound
+
+STATUSES = ("submitted", "guarantee_approved", "disbursed", "rejected", "withdrawn", "lapsed")
+
+
+@dataclass(frozen=True)
+class Application:
+    id: str
+    fund_code: str
+    bank_code: str
+    borrower_id: str
+    region_code: str
+    amount_fen: int
+    term_months: int
+    purpose: str
+    micro_profit: bool
+    guarantee_kind: str
+    guarantor_ids: tuple[str, ...]
+    collateral_description: str | None
+    joint_borrower_ids: tuple[str, ...]
+    jobs_created: int
+    applied_on: date
+    policy_edition: str
+    is_4050: bool
+    eligibility: dict[str, Any]
+    status: str  # effective on the day asked: `lapsed` for an approval whose guarantee has lapsed
+    stored_status: str
+    guarantee_id: str | None
+    guarantee_amount_fen: int | None
+    guarantee_expires_on: date | None
+    approved_on: date | None
+    loan_id: str | None
+    submitted_at: datetime
+    submitted_by: str | None
+    approved_at: datetime | None
+    approved_by: str | None
+    closed_at: datetime | None
+    closed_by: str | None
+    close_reason: str | None
+    disbursed_at: datetime | None
+    disbursed_by: str | None
+
+
+def effective_status(stored: str, expires_on: date | None, today: date) -> str:
+    if stored == "guarantee_approved" and expires_on is not None and expires_on < today:
+        return "lapsed"
+    return stored
+
+
+def _application(row: Any, guarantor_ids: tuple[str, ...], today: date) -> Application:
+    return Application(
+        id=row.id,
+        fund_code=row.fund_code,
+        bank_code=row.bank_code,
+        borrower_id=row.borrower_id,
+        region_code=row.region_code,
+        amount_fen=row.amount_fen,
+        term_months=row.term_months,
+        purpose=row.purpose,
+        micro_profit=bool(row.micro_profit),
+        guarantee_kind=row.guarantee_kind,
+        guarantor_ids=guarantor_ids,
+        collateral_description=row.collateral_description,
+        joint_borrower_ids=tuple(row.joint_borrower_ids),
+        jobs_created=row.jobs_created,
+        applied_on=row.applied_on,
+        policy_edition=row.policy_edition,
+        is_4050=bool(row.is_4050),
+        eligibility=dict(row.eligibility),
+        status=effective_status(row.status, row.guarantee_expires_on, today),
+        stored_status=row.status,
+        guarantee_id=row.guarantee_id,
+        guarantee_amount_fen=row.guarantee_amount_fen,
+        guarantee_expires_on=row.guarantee_expires_on,
+        approved_on=row.approved_on,
+        loan_id=row.loan_id,
+        submitted_at=row.submitted_at,
+        submitted_by=row.submitted_by,
+        approved_at=row.approved_at,
+        approved_by=row.approved_by,
+        closed_at=row.closed_at,
+        closed_by=row.closed_by,
+        close_reason=row.close_reason,
+        disbursed_at=row.disbursed_at,
+        disbursed_by=row.disbursed_by,
+    )
+
+
+async def _guarantor_ids(conn: AsyncConnection, application_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    if not application_ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(application_guarantors)
+        .where(application_guarantors.c.application_id.in_(application_ids))
+        .order_by(application_guarantors.c.application_id, application_guarantors.c.guarantor_id)
+    )
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        found.setdefault(row.application_id, []).append(row.guarantor_id)
+    return {key: tuple(value) for key, value in found.items()}
+
+
+async def get_application(
+    conn: AsyncConnection, application_id: str, today: date, *, for_update: bool = False
+) -> Application:
+    """One application; `for_update` locks its row so that transitions are decided one at a time."""
+    query = sa.select(applications).where(applications.c.id == application_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"application {application_id} not found")
+    ids = await _guarantor_ids(conn, [row.id])
+    return _application(row, ids.get(row.id, ()), today)
+
+
+def _status_filter(status: str, today: date) -> sa.ColumnElement[bool]:
+    if status == "lapsed":
+        return sa.and_(
+            applications.c.status == "guarantee_approved", applications.c.guarantee_expires_on < today
+        )
+    if status == "guarantee_approved":
+        return sa.and_(
+            applications.c.status == "guarantee_approved", applications.c.guarantee_expires_on >= today
+        )
+    return applications.c.status == status
+
+
+async def list_applications(
+    conn: AsyncConnection,
+    today: date,
+    *,
+    region_prefix: str | None = None,
+    bank_code: str | None = None,
+    status: str | None = None,
+    fund_code: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[Application]:
+    """Applications in id (= submission) order; `bank_code` is a filter and, for a bank, its scope."""
+    query = sa.select(applications).order_by(applications.c.id).limit(limit)
+    if region_prefix is not None:
+        query = query.where(applications.c.region_code.startswith(region_prefix, autoescape=True))
+    if bank_code is not None:
+        query = query.where(applications.c.bank_code == bank_code)
+    if fund_code is not None:
+        query = query.where(applications.c.fund_code == fund_code)
+    if status is not None:
+        query = query.where(_status_filter(status, today))
+    if after is not None:
+        query = query.where(applications.c.id > after)
+    rows = (await conn.execute(query)).all()
+    ids = await _guarantor_ids(conn, [row.id for row in rows])
+    return [_application(row, ids.get(row.id, ()), today) for row in rows]

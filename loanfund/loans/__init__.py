@@ -1,0 +1,1 @@
+"""Loans disbursed by partner banks under the fund's guarantee: repayments, extensions, overdue."""

@@ -1,0 +1,440 @@
+"""Loan commands for the bank: disbursement, repayments, an extension, missed instalments.
+
+The fund receives no loan money: a loan moves only the memo accounts, through
+`loanfund.agreements.reservations` (disbursement converts the reservation into outstanding, each
+principal repayment reduces outstanding). Interest repaid is recorded on the repayment row.
+Each command locks the loan (or the application) row, so concurrent requests are decided in turn.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loanfund import audit
+from loanfund.agreements import reservations
+from loanfund.applications import queries as application_queries
+from loanfund.applications import service as application_service
+from loanfund.audit import Actor
+from loanfund.borrowers import queries as borrower_queries
+from loanfund.clock import utcnow
+from loanfund.db.tables import loan_extensions, loan_repayments, loans
+from loanfund.errors import (
+    Duplicate,
+    ExtensionNotAllowed,
+    FutureDate,
+    GuaranteeLapsed,
+    InvalidState,
+    MissingReferenceRate,
+    NotApproved,
+    Overpayment,
+    PrincipalExceedsGuarantee,
+    RateAboveCeiling,
+    TermTooLong,
+    ValidationFailed,
+)
+from loanfund.funds.service import fund_policy
+from loanfund.ids import new_id
+from loanfund.loans import queries
+from loanfund.loans.queries import Loan
+from loanfund.money import Amount
+from loanfund.policy import rate_ceiling_pct
+from loanfund.rates import ReferenceRate
+from loanfund.rates.store import rate_table
+from loanfund.terms import add_months, term_months
+
+# An extension needs the consent of those who back the loan: its guarantors, or its joint group.
+CONSENT_KINDS = ("guarantor", "joint")
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([{"field": field, "message": message}])
+
+
+def _not_future(value: date, field: str, today: date) -> None:
+    if value > today:
+        raise FutureDate(f"{field} {value.isoformat()} is after today ({today.isoformat()})", field=field)
+
+
+def _fmt(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+async def disburse(
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    application_id: str,
+    loan_number: str,
+    principal_fen: int,
+    annual_rate_pct: Decimal,
+    disbursed_on: date,
+    maturity_on: date,
+    contracted_on: date | None,
+    today: date,
+) -> str:
+    """Record the bank's loan under an approved guarantee; refusals in the contract's order."""
+    loan_number = loan_number.strip()
+    if not loan_number or len(loan_number) > 64:
+        raise _invalid("loan_number", "must have 1–64 characters")
+    if principal_fen <= 0:
+        raise _invalid("principal", "must be more than zero")
+    if annual_rate_pct <= 0:
+        raise _invalid("annual_rate_pct", "must be more than zero")
+    _not_future(disbursed_on, "disbursed_on", today)
+    if contracted_on is not None:
+        _not_future(contracted_on, "contracted_on", today)
+        if contracted_on > disbursed_on:
+            raise _invalid("contracted_on", "must be on or before disbursed_on")
+    term = term_months(disbursed_on, maturity_on)  # refuses a maturity not after disbursement
+    contract_date = contracted_on or disbursed_on
+
+    app = await application_queries.get_application(conn, application_id, today, for_update=True)
+    if app.approved_on is not None and disbursed_on < app.approved_on:
+        raise _invalid("disbursed_on", f"is before the guarantee was approved ({app.approved_on})")
+    borrower = await borrower_queries.get_borrower(conn, app.borrower_id)
+    policy = await fund_policy(conn, app.fund_code, contract_date)
+
+    # 422 business rules.
+    if app.guarantee_amount_fen is not None and principal_fen > app.guarantee_amount_fen:
+        raise PrincipalExceedsGuarantee(
+            "the principal is more than the guarantee approved",
+            principal=Amount(principal_fen),
+            guarantee=Amount(app.guarantee_amount_fen),
+        )
+    term_param = "max_term_individual_months" if borrower.kind == "individual" else "max_term_firm_months"
+    max_term = policy.integer(term_param) if policy.admits(term_param) else 0
+    if term > max_term:
+        raise TermTooLong(
+            f"a term of {term} months is longer than the {max_term} months {policy.edition} allows",
+            term_months=term,
+            max_term_months=max_term,
+        )
+    reference: ReferenceRate | None = None
+    missing: MissingReferenceRate | None = None
+    try:
+        reference = (await rate_table(conn)).for_loan(term, contract_date)
+    except MissingReferenceRate as exc:
+        missing = exc
+    ceiling: Decimal | None = None
+    if reference is not None:
+        ceiling = rate_ceiling_pct(policy, reference.rate_pct)
+        if annual_rate_pct > ceiling:
+            raise RateAboveCeiling(
+                f"{_fmt(annual_rate_pct)}% is above the ceiling of {_fmt(ceiling)}% ({reference.kind}"
+                f" {_fmt(reference.rate_pct)}% of {reference.effective_on} under {policy.edition})",
+                annual_rate_pct=_fmt(annual_rate_pct),
+                rate_ceiling_pct=_fmt(ceiling),
+                reference_rate_pct=_fmt(reference.rate_pct),
+                reference_rate_date=reference.effective_on.isoformat(),
+                reference_rate_kind=reference.kind,
+            )
+
+    # 409 state.
+    if app.status == "lapsed":
+        raise GuaranteeLapsed(
+            f"the guarantee lapsed after {app.guarantee_expires_on}",
+            expires_on=app.guarantee_expires_on.isoformat() if app.guarantee_expires_on else None,
+        )
+    if app.status == "disbursed":
+        raise InvalidState(
+            f"application {app.id} is already disbursed", status=app.status, loan_id=app.loan_id
+        )
+    if app.status != "guarantee_approved" or app.guarantee_id is None:
+        raise NotApproved(f"application {app.id} is {app.status}, not guarantee_approved", status=app.status)
+    if missing is not None or reference is None or ceiling is None:
+        raise missing or MissingReferenceRate("no reference rate")
+
+    # 409 duplicate.
+    existing = await queries.find_by_number(conn, app.bank_code, loan_number)
+    if existing is not None:
+        raise Duplicate(f"bank {app.bank_code} already has loan number {loan_number}", id=existing)
+
+    await reservations.convert(conn, actor, app.guarantee_id, principal_fen=principal_fen, on=disbursed_on)
+    loan_id = new_id("loan")
+    await conn.execute(
+        loans.insert().values(
+            id=loan_id,
+            application_id=app.id,
+            fund_code=app.fund_code,
+            bank_code=app.bank_code,
+            borrower_id=app.borrower_id,
+            region_code=app.region_code,
+            guarantee_id=app.guarantee_id,
+            loan_number=loan_number,
+            principal_fen=principal_fen,
+            outstanding_fen=principal_fen,
+            annual_rate_pct=annual_rate_pct,
+            disbursed_on=disbursed_on,
+            contracted_on=contract_date,
+            maturity_on=maturity_on,
+            original_maturity_on=maturity_on,
+            term_months=term,
+            reference_rate_kind=reference.kind,
+            reference_rate_pct=reference.rate_pct,
+            reference_rate_date=reference.effective_on,
+            reference_rate_stale=reference.stale,
+            rate_ceiling_pct=ceiling,
+            policy_edition=policy.edition,
+            status="active",
+            overdue_principal_fen=0,
+            extension_count=0,
+            created_at=utcnow(),
+            created_by=actor.client_id,
+        )
+    )
+    await application_service.mark_disbursed(conn, actor, app.id, loan_id=loan_id)
+    await audit.record(
+        conn,
+        actor,
+        "loan.disbursed",
+        "loan",
+        loan_id,
+        {
+            "application_id": app.id,
+            "guarantee_id": app.guarantee_id,
+            "fund_code": app.fund_code,
+            "bank_code": app.bank_code,
+            "loan_number": loan_number,
+            "principal_fen": principal_fen,
+            "released_fen": (app.guarantee_amount_fen or principal_fen) - principal_fen,
+            "annual_rate_pct": _fmt(annual_rate_pct),
+            "disbursed_on": disbursed_on.isoformat(),
+            "contracted_on": contract_date.isoformat(),
+            "maturity_on": maturity_on.isoformat(),
+            "term_months": term,
+            "reference_rate_kind": reference.kind,
+            "reference_rate_pct": _fmt(reference.rate_pct),
+            "reference_rate_date": reference.effective_on.isoformat(),
+            "reference_rate_stale": reference.stale,
+            "rate_ceiling_pct": _fmt(ceiling),
+            "policy_edition": policy.edition,
+        },
+        region_code=app.region_code,
+    )
+    return loan_id
+
+
+async def _active_loan(conn: AsyncConnection, loan_id: str, today: date) -> Loan:
+    loan = await queries.get_loan(conn, loan_id, today, for_update=True)
+    if loan.stored_status != "active":
+        raise InvalidState(f"loan {loan_id} is {loan.status}", status=loan.status)
+    return loan
+
+
+async def repay(
+    conn: AsyncConnection,
+    actor: Actor,
+    loan_id: str,
+    *,
+    principal_fen: int,
+    interest_fen: int,
+    paid_on: date,
+    today: date,
+) -> str:
+    """A repayment of principal and/or interest (either may be zero, not both). Principal leaves the
+    bank's guaranteed outstanding; at zero outstanding the loan is `repaid` and its guarantee is spent.
+
+    Principal pays a reported overdue amount first; once none is left the missed instalment is cured.
+    """
+    if principal_fen < 0 or interest_fen < 0:
+        raise _invalid("principal", "must not be negative")
+    if principal_fen == 0 and interest_fen == 0:
+        raise _invalid("principal", "a repayment needs principal or interest above zero")
+    _not_future(paid_on, "paid_on", today)
+    loan = await _active_loan(conn, loan_id, today)
+    if paid_on < loan.disbursed_on:
+        raise _invalid("paid_on", f"is before the loan was disbursed ({loan.disbursed_on})")
+    if principal_fen > loan.outstanding_fen:
+        raise Overpayment(
+            "more principal than is outstanding",
+            principal=Amount(principal_fen),
+            outstanding_principal=Amount(loan.outstanding_fen),
+        )
+    if principal_fen:
+        await reservations.reduce_outstanding(
+            conn,
+            actor,
+            fund_code=loan.fund_code,
+            bank_code=loan.bank_code,
+            amount_fen=principal_fen,
+            on=paid_on,
+            reason=f"repayment of loan {loan.loan_number}",
+            reference=loan.id,
+        )
+    outstanding = loan.outstanding_fen - principal_fen
+    overdue_principal = max(0, loan.overdue_principal_fen - principal_fen)
+    values: dict[str, object] = {"outstanding_fen": outstanding, "overdue_principal_fen": overdue_principal}
+    if overdue_principal == 0:
+        values["overdue_since"] = None
+    if outstanding == 0:
+        values.update(status="repaid", repaid_on=paid_on, overdue_since=None)
+    result = await conn.execute(
+        loans.update()
+        .where(
+            loans.c.id == loan.id, loans.c.status == "active", loans.c.outstanding_fen == loan.outstanding_fen
+        )
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise InvalidState(f"loan {loan.id} changed meanwhile; retry")
+    repayment_id = new_id("rep")
+    await conn.execute(
+        loan_repayments.insert().values(
+            id=repayment_id,
+            loan_id=loan.id,
+            principal_fen=principal_fen,
+            interest_fen=interest_fen,
+            paid_on=paid_on,
+            outstanding_after_fen=outstanding,
+            created_at=utcnow(),
+            created_by=actor.client_id,
+        )
+    )
+    await audit.record(
+        conn,
+        actor,
+        "loan.repaid" if outstanding == 0 else "loan.repayment",
+        "loan",
+        loan.id,
+        {
+            "repayment_id": repayment_id,
+            "principal_fen": principal_fen,
+            "interest_fen": interest_fen,
+            "paid_on": paid_on.isoformat(),
+            "outstanding_fen": outstanding,
+            "status": "repaid" if outstanding == 0 else loan.status,
+        },
+        region_code=loan.region_code,
+    )
+    return repayment_id
+
+
+async def extend(
+    conn: AsyncConnection,
+    actor: Actor,
+    loan_id: str,
+    *,
+    new_maturity_on: date,
+    guarantor_consent: bool,
+    today: date,
+) -> None:
+    """One extension (展期) under the policy in force on the contract date: at most
+    `extension_max_count` of them, each at most `extension_max_months` beyond the current maturity,
+    with the consent of the guarantors or joint group where the policy asks for it, agreed on or before
+    the maturity date (贷款通则 第十二条: an extension is applied for before the loan falls due)."""
+    loan = await _active_loan(conn, loan_id, today)
+    if new_maturity_on <= loan.maturity_on:
+        raise _invalid("new_maturity_on", f"must be after the current maturity ({loan.maturity_on})")
+    app = await application_queries.get_application(conn, loan.application_id, today)
+    policy = await fund_policy(conn, loan.fund_code, loan.contracted_on)
+    max_count = policy.integer("extension_max_count")
+    max_months = policy.integer("extension_max_months")
+    latest = add_months(loan.maturity_on, max_months)
+
+    def refuse(reason: str, detail: str, **facts: object) -> ExtensionNotAllowed:
+        return ExtensionNotAllowed(detail, reason=reason, **facts)
+
+    if loan.extension_count >= max_count:
+        raise refuse(
+            "count",
+            f"the loan has had {loan.extension_count} extension(s); {policy.edition} allows {max_count}",
+            extension_count=loan.extension_count,
+            extension_max_count=max_count,
+        )
+    if new_maturity_on > latest:
+        raise refuse(
+            "too_long",
+            f"an extension may reach at most {max_months} months beyond the maturity {loan.maturity_on},"
+            f" i.e. {latest}",
+            maturity_on=loan.maturity_on.isoformat(),
+            latest_maturity_on=latest.isoformat(),
+        )
+    needs_consent = policy.flag("extension_needs_guarantor_consent") and app.guarantee_kind in CONSENT_KINDS
+    if needs_consent and not guarantor_consent:
+        raise refuse(
+            "guarantor_consent",
+            f"a loan with a {app.guarantee_kind} guarantee needs the consent of its"
+            f" {'guarantors' if app.guarantee_kind == 'guarantor' else 'joint group'} to be extended",
+        )
+    if today > loan.maturity_on:
+        raise refuse(
+            "matured",
+            f"an extension must be agreed by the maturity date {loan.maturity_on}; the loan is past due",
+            maturity_on=loan.maturity_on.isoformat(),
+        )
+    result = await conn.execute(
+        loans.update()
+        .where(loans.c.id == loan.id, loans.c.extension_count == loan.extension_count)
+        .values(maturity_on=new_maturity_on, extension_count=loan.extension_count + 1)
+    )
+    if result.rowcount != 1:
+        raise InvalidState(f"loan {loan.id} changed meanwhile; retry")
+    extension_id = new_id("ext")
+    await conn.execute(
+        loan_extensions.insert().values(
+            id=extension_id,
+            loan_id=loan.id,
+            previous_maturity_on=loan.maturity_on,
+            new_maturity_on=new_maturity_on,
+            guarantor_consent=guarantor_consent,
+            extended_on=today,
+            created_at=utcnow(),
+            created_by=actor.client_id,
+        )
+    )
+    await audit.record(
+        conn,
+        actor,
+        "loan.extended",
+        "loan",
+        loan.id,
+        {
+            "extension_id": extension_id,
+            "previous_maturity_on": loan.maturity_on.isoformat(),
+            "new_maturity_on": new_maturity_on.isoformat(),
+            "guarantor_consent": guarantor_consent,
+        },
+        region_code=loan.region_code,
+    )
+
+
+async def report_overdue(
+    conn: AsyncConnection,
+    actor: Actor,
+    loan_id: str,
+    *,
+    overdue_since: date,
+    overdue_principal_fen: int,
+    today: date,
+) -> None:
+    """A missed instalment: the loan is overdue from `overdue_since` (its first overdue day) with
+    `overdue_principal` unpaid ("0" for an instalment of interest only). A later report replaces the
+    overdue principal and keeps the earlier start."""
+    _not_future(overdue_since, "overdue_since", today)
+    loan = await _active_loan(conn, loan_id, today)
+    if overdue_since <= loan.disbursed_on:
+        raise _invalid("overdue_since", f"must be after the loan was disbursed ({loan.disbursed_on})")
+    if not 0 <= overdue_principal_fen <= loan.outstanding_fen:
+        raise _invalid("overdue_principal", "must not be more than the outstanding principal")
+    since = min(overdue_since, loan.overdue_since) if loan.overdue_since else overdue_since
+    await conn.execute(
+        loans.update()
+        .where(loans.c.id == loan.id)
+        .values(overdue_since=since, overdue_principal_fen=overdue_principal_fen)
+    )
+    await audit.record(
+        conn,
+        actor,
+        "loan.overdue_reported",
+        "loan",
+        loan.id,
+        {
+            "overdue_since": since.isoformat(),
+            "reported_overdue_since": overdue_since.isoformat(),
+            "overdue_principal_fen": overdue_principal_fen,
+        },
+        region_code=loan.region_code,
+    )
