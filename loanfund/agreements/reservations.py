@@ -48,7 +48,7 @@ from loanfund.funds import queries as fund_queries
 from loanfund.funds.service import fund_policy
 from loanfund.ids import new_id
 from loanfund.ledger import accounts
-from loanfund.money import Amount, format_fen
+from loanfund.money import CURRENCY, Amount, format_fen
 
 __all__ = [
     "Capacity",
@@ -392,7 +392,8 @@ async def lapse_expired(conn: AsyncConnection, actor: Actor, *, today: date) -> 
                 "application_id": row.application_id,
                 "fund_code": row.fund_code,
                 "bank_code": row.bank_code,
-                "amount_fen": row.amount_fen,
+                "currency": CURRENCY,
+                "amount": format_fen(row.amount_fen),
                 "expires_on": row.expires_on.isoformat(),
             },
         )

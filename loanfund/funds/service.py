@@ -24,7 +24,7 @@ from loanfund.errors import Duplicate, InsufficientFundCash, InvalidState, Valid
 from loanfund.funds import queries
 from loanfund.ids import new_id
 from loanfund.ledger import accounts
-from loanfund.money import CURRENCY, Amount, fen_to_decimal, round_to_fen
+from loanfund.money import CURRENCY, Amount, fen_to_decimal, require_positive, round_to_fen
 
 FUND_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 REGION_CODE_RE = re.compile(r"[0-9]{6}")
@@ -158,6 +158,7 @@ async def record_allocation(
     match_ratio_pct: Decimal,
     match_due_on: date,
 ) -> str:
+    require_positive(amount_fen)
     fund = await queries.get_fund(conn, fund_code)
     if match_ratio_pct < 0:
         raise _invalid("match_ratio_pct", "must not be negative")
@@ -216,6 +217,7 @@ async def record_contribution(
     reference: str,
     allocation_id: str | None = None,
 ) -> str:
+    require_positive(amount_fen)
     fund = await queries.get_fund(conn, fund_code)
     if source not in CONTRIBUTION_SOURCES:
         raise _invalid("source", f"must be one of {', '.join(CONTRIBUTION_SOURCES)}")
@@ -356,6 +358,7 @@ async def reverse_contribution(
 async def add_subsidy_budget(
     conn: AsyncConnection, actor: Actor, *, fund_code: str, amount_fen: int, received_on: date, reference: str
 ) -> str:
+    require_positive(amount_fen)
     fund = await queries.get_fund(conn, fund_code)
     entry_id = await ledger.post_entry(
         conn,
