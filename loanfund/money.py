@@ -42,6 +42,13 @@ def parse_yuan(text: object, *, field: str = "amount", allow_zero: bool = False)
     return fen
 
 
+def require_positive(fen: int, field: str = "amount") -> int:
+    """Library callers pass fen directly; a zero or negative amount would post a reversed entry."""
+    if isinstance(fen, bool) or not isinstance(fen, int) or fen <= 0 or fen > MAX_FEN:
+        raise InvalidAmount(field, "must be a positive whole number of fen within range")
+    return fen
+
+
 def format_fen(fen: int) -> str:
     """Format fen as the API's yuan string with exactly two decimals ("-12.30" for negatives)."""
     if isinstance(fen, bool) or not isinstance(fen, int):
@@ -53,6 +60,9 @@ def format_fen(fen: int) -> str:
 
 def round_to_fen(value: Decimal | Fraction | int) -> int:
     """Round an exact yuan amount half-up to whole fen. The one rounding rule of the system."""
+    if isinstance(value, bool | float) or not isinstance(value, Decimal | Fraction | int):
+        # Floats are not exact (round(2.675, 2) == 2.67): money never passes through them.
+        raise TypeError(f"round_to_fen takes Decimal, Fraction or int, not {type(value).__name__}")
     if isinstance(value, Fraction):
         # Fractions come from exact schedules (2/3 subsidy); round without going through floats.
         scaled = value * FEN_PER_YUAN
@@ -73,9 +83,11 @@ def fen_to_decimal(fen: int) -> Decimal:
 
 def decimal_to_fen(value: Decimal) -> int:
     """Exact conversion; a value with fractions of a fen is refused rather than rounded."""
+    if not value.is_finite():  # quiet NaN and infinity pass through arithmetic without raising
+        raise InvalidAmount("amount", "must be a finite number")
     try:
         scaled = (value * FEN_PER_YUAN).to_integral_exact()
-    except InvalidOperation as exc:  # NaN or infinity
+    except InvalidOperation as exc:
         raise InvalidAmount("amount", "must be a finite number") from exc
     if scaled != value * FEN_PER_YUAN:
         raise InvalidAmount("amount", "has fractions of a fen")
