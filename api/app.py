@@ -97,4 +97,6 @@ def create_app(
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         debug=False,
+        # Logging is the host's to configure (the `loanfund` command does); no INFO chatter by default.
+        logging_config=None,
     )
