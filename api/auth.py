@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from api.context import RequestContext
+from api.context import RequestContext, invalid_key_error
 from loanfund.errors import Forbidden, IdempotencyKeyRequired, NotFound
 
 ALL_ROLES = ("admin", "fund_manager", "window", "bank", "auditor")
@@ -35,5 +35,7 @@ def authorize(
         raise NotFound(f"{what} not found")
     if client.role not in roles:
         raise Forbidden(f"the {client.role} role may not do this")
+    if ctx.idempotency_key_invalid:
+        raise invalid_key_error()
     if ctx.method == "POST" and client.role == "bank" and not ctx.has_idempotency_key:
         raise IdempotencyKeyRequired("banks must send an Idempotency-Key header on every POST")

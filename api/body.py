@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
+import msgspec.inspect
 from litestar import Request
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 
@@ -39,6 +40,49 @@ def _translate(message: str) -> tuple[str, str]:
     return _field(path), message
 
 
+def _first_unknown_field(value: Any, info: Any, path: str) -> tuple[str, str] | None:
+    """(path, name) of the first field of `value` that the schema `info` forbids, if any."""
+    mi = msgspec.inspect
+    if isinstance(info, mi.Metadata):
+        return _first_unknown_field(value, info.type, path)
+    if isinstance(info, mi.StructType) and isinstance(value, dict):
+        fields = {field.encode_name: field for field in info.fields}
+        for key, item in value.items():
+            field = fields.get(key)
+            if field is None:
+                if info.forbid_unknown_fields and key != info.tag_field:
+                    return path, key
+                continue
+            if (found := _first_unknown_field(item, field.type, f"{path}.{key}")) is not None:
+                return found
+        return None
+    if isinstance(info, mi.UnionType):
+        structs = [t for t in info.types if isinstance(t, mi.StructType)]
+        if isinstance(value, dict) and structs:
+            tagged = [t for t in structs if t.tag_field is not None and value.get(t.tag_field) == t.tag]
+            candidates = tagged or (structs if len(structs) == 1 else [])
+            if candidates:
+                return _first_unknown_field(value, candidates[0], path)
+        for option in info.types:
+            if isinstance(option, mi.StructType):
+                continue
+            if (found := _first_unknown_field(value, option, path)) is not None:
+                return found
+        return None
+    if isinstance(info, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType) and isinstance(
+        value, list
+    ):
+        for index, item in enumerate(value):
+            if (found := _first_unknown_field(item, info.item_type, f"{path}[{index}]")) is not None:
+                return found
+        return None
+    if isinstance(info, mi.DictType) and isinstance(value, dict):
+        for key, item in value.items():
+            if (found := _first_unknown_field(item, info.value_type, f"{path}.{key}")) is not None:
+                return found
+    return None
+
+
 async def decode_body(request: Request[Any, Any, Any], body_type: type[T]) -> T:
     raw = await request.body()
     if not raw.strip():
@@ -46,6 +90,15 @@ async def decode_body(request: Request[Any, Any, Any], body_type: type[T]) -> T:
     try:
         return msgspec.json.decode(raw, type=body_type, strict=True)
     except msgspec.ValidationError as exc:
+        # msgspec stops at the first problem in document order; the contract ranks malformed JSON
+        # and unknown fields (400) above invalid values (422), wherever they sit in the body.
+        try:
+            document = msgspec.json.decode(raw)
+        except msgspec.DecodeError as decode_exc:
+            raise MalformedRequest(f"the body is not valid JSON: {decode_exc}") from None
+        if (unknown := _first_unknown_field(document, msgspec.inspect.type_info(body_type), "")) is not None:
+            path, name = unknown
+            raise UnknownField(f"unknown field `{name}`", field=_field(f"{path}.{name}")) from None
         message = str(exc)
         if match := re.match(r"Object contains unknown field `(?P<name>[^`]+)`", message):
             at = _AT.search(message)

@@ -39,6 +39,9 @@ class RequestContext:
     request_id: str
     method: str
     has_idempotency_key: bool
+    # A malformed Idempotency-Key is refused (400) by `api.auth.authorize`, after scope (404) and role
+    # (403) as the contract orders refusals; the middleware refuses it too if a handler did not.
+    idempotency_key_invalid: bool = False
 
     @property
     def actor(self) -> Actor:
@@ -68,6 +71,10 @@ async def _send_problem(send: Send, exc: LoanfundError, request_id: str) -> None
     if body["status"] == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     await _send_buffered(send, body["status"], headers, msgspec.json.encode(body))
+
+
+def invalid_key_error() -> MalformedRequest:
+    return MalformedRequest("Idempotency-Key must be 1–128 printable ASCII characters")
 
 
 class UnitOfWorkMiddleware:
@@ -109,9 +116,8 @@ class UnitOfWorkMiddleware:
                 client = await self._authenticate(conn, scope)
                 key = _header(scope, b"idempotency-key")
                 claim = None
-                if key is not None and method not in READ_METHODS:
-                    if not KEY_RE.fullmatch(key):
-                        raise MalformedRequest("Idempotency-Key must be 1–128 printable ASCII characters")
+                key_invalid = key is not None and method not in READ_METHODS and not KEY_RE.fullmatch(key)
+                if key is not None and method not in READ_METHODS and not key_invalid:
                     outcome = await idempotency.claim(
                         conn,
                         client_id=client.id,
@@ -136,8 +142,13 @@ class UnitOfWorkMiddleware:
                 request_id=request_id,
                 method=method,
                 has_idempotency_key=key is not None,
+                idempotency_key_invalid=key_invalid,
             )
             status, headers, response_body = await self._run(scope, replay_receive, conn)
+            if key_invalid and status < 400:
+                await conn.rollback()
+                await _send_problem(send, invalid_key_error(), request_id)
+                return
             headers.append((b"x-request-id", request_id.encode()))
             try:
                 if method in READ_METHODS or status >= 400:

@@ -94,6 +94,15 @@ HTTP_CODES = {
 }
 
 
+# Query parameters whose Python names differ from their names on the wire (`from` is a keyword);
+# Litestar reports the Python name, the client must see the one it sent.
+QUERY_ALIASES = {"date_from": "from", "date_to": "to"}
+
+
+def _wire_name(key: str) -> str:
+    return QUERY_ALIASES.get(key, key)
+
+
 def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
     """Litestar's own refusals (unknown route, wrong method, bad query type) in the same shape."""
     if isinstance(exc, ProblemDetailsException):
@@ -105,7 +114,7 @@ def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
         status = 422
         code = "validation_error"
         extra["errors"] = [
-            {"field": str(item.get("key", "")), "message": str(item.get("message", ""))}
+            {"field": _wire_name(str(item.get("key", ""))), "message": str(item.get("message", ""))}
             for item in exc.extra
             if isinstance(item, dict)
         ]

@@ -26,11 +26,14 @@ def decode_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)).decode()
+        # validate=True: characters outside the alphabet are refused, not silently skipped.
+        key = base64.b64decode(cursor.encode() + b"=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        decoded = key.decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValidationFailed(
-            [{"field": "cursor", "message": "is not a cursor this server gave out"}]
-        ) from None
+        decoded = ""
+    if not decoded or encode_cursor(decoded) != cursor:
+        raise ValidationFailed([{"field": "cursor", "message": "is not a cursor this server gave out"}])
+    return decoded
 
 
 def encode_cursor(key: str) -> str:

@@ -121,8 +121,16 @@ async def authenticate(conn: AsyncConnection, token: str) -> Client | None:
     return None if row is None else _client(row)
 
 
-async def list_clients(conn: AsyncConnection) -> list[tuple[Client, Any]]:
-    rows = (await conn.execute(sa.select(clients).order_by(clients.c.created_at, clients.c.id))).all()
+async def list_clients(
+    conn: AsyncConnection, *, after: str | None = None, limit: int | None = None
+) -> list[tuple[Client, Any]]:
+    """Clients in id order (ids are time-ordered), optionally a page: those after id `after`."""
+    query = sa.select(clients).order_by(clients.c.id)
+    if after is not None:
+        query = query.where(clients.c.id > after)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = (await conn.execute(query)).all()
     return [(_client(row), row) for row in rows]
 
 

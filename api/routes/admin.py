@@ -159,9 +159,14 @@ async def add_client(ctx: Ctx, request: Request[Any, Any, Any]) -> NewClientOut:
 
 
 @get("/clients")
-async def list_clients(ctx: Ctx) -> ClientPage:
+async def list_clients(
+    ctx: Ctx, limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None
+) -> ClientPage:
     authorize(ctx, ("admin",))
-    return ClientPage([client_out(c, row) for c, row in await clients.list_clients(ctx.conn)], None)
+    limit = check_limit(limit)
+    rows = await clients.list_clients(ctx.conn, after=decode_cursor(cursor), limit=limit + 1)
+    items, next_cursor = page(rows, limit, lambda item: item[0].id)
+    return ClientPage([client_out(c, row) for c, row in items], next_cursor)
 
 
 @post("/clients/{client_id:str}/revoke", status_code=200)
