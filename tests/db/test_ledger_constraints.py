@@ -299,3 +299,38 @@ async def test_account_balances_equal_the_sum_of_their_postings(engine: AsyncEng
             live = await ledger.signed_balances(conn, fund)
             assert live == await ledger.signed_balances(conn, fund, as_of=date(9999, 12, 31))
             assert sum(live.values()) == 0
+
+
+ACCOUNT_CHANGES: list[tuple[str, Any, bool]] = [
+    # (case, statement, refused on SQLite too)
+    ("rename", lambda: ledger_accounts.update().values(name="capital:central"), True),
+    ("move to another fund", lambda: ledger_accounts.update().values(fund_code="B"), True),
+    ("delete", lambda: ledger_accounts.delete(), True),
+    ("overwrite balance", lambda: ledger_accounts.update().values(balance_fen=0), False),
+]
+
+
+@pytest.mark.parametrize("case", [name for name, _, _ in ACCOUNT_CHANGES])
+async def test_accounts_keep_their_name_fund_and_trigger_kept_balance(
+    engine: AsyncEngine, is_postgres: bool, case: str
+) -> None:
+    await posted(engine)
+    await make_funds(engine, "B")
+    _, statement, everywhere = next(change for change in ACCOUNT_CHANGES if change[0] == case)
+    if not (everywhere or is_postgres):
+        pytest.skip("SQLite cannot tell the posting trigger's update from a client's")
+    async with engine.connect() as conn:
+        before = [
+            tuple(row)
+            for row in await conn.execute(sa.select(ledger_accounts).order_by(ledger_accounts.c.id))
+        ]
+        await conn.rollback()
+        await conn.begin()
+        with pytest.raises(sa.exc.DBAPIError, match="ledger_accounts"):
+            await conn.execute(statement())
+        await conn.rollback()
+        after = [
+            tuple(row)
+            for row in await conn.execute(sa.select(ledger_accounts).order_by(ledger_accounts.c.id))
+        ]
+    assert after == before and before
