@@ -1,12 +1,16 @@
 """Business date and timestamps.
 
 Business dates are dates in Asia/Shanghai; `LOANFUND_BUSINESS_DATE` pins today for rehearsals and
-tests. It is read on every call so a test can change it without rebuilding the app.
+tests. It is read on every call so a test can change it without rebuilding the app. Code that replays
+history (the demo, imports) pins it for its own task only with `pinned_business_date`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -19,7 +23,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_replayed_day: ContextVar[date | None] = ContextVar("loanfund_replayed_day", default=None)
+
+
+@contextlib.contextmanager
+def pinned_business_date(day: date) -> Iterator[None]:
+    """Make `business_date()` answer `day` in this task (and tasks it starts) until the block ends."""
+    token = _replayed_day.set(day)
+    try:
+        yield
+    finally:
+        _replayed_day.reset(token)
+
+
 def business_date() -> date:
+    replayed = _replayed_day.get()
+    if replayed is not None:
+        return replayed
     pinned = os.environ.get("LOANFUND_BUSINESS_DATE")
     if pinned:
         return date.fromisoformat(pinned)
