@@ -291,22 +291,46 @@ async def get_leverage(ctx: Ctx, code: FromPath[str]) -> LeverageOut:
     return LeverageOut(fund_code=code, as_of=today, items=items, totals=totals)
 
 
+async def _move_money(
+    ctx: RequestContext,
+    agreement_id: str,
+    request: Request[Any, Any, Any],
+    body_type: type[DepositIn | WithdrawalIn],
+) -> tuple[Any, DepositIn | WithdrawalIn, int, str, CapacityOut]:
+    """Deposits and withdrawals differ only in direction and in the name of their date."""
+    row = await scoped_agreement(ctx, agreement_id, MANAGERS)
+    body = await decode_body(request, body_type)
+    amount = parse_yuan(body.amount)
+    if isinstance(body, DepositIn):
+        not_in_future(body.deposited_on, "deposited_on")
+        entry_id = await service.deposit(
+            ctx.conn,
+            ctx.actor,
+            agreement_id,
+            amount_fen=amount,
+            deposited_on=body.deposited_on,
+            reference=body.reference,
+        )
+    else:
+        not_in_future(body.withdrawn_on, "withdrawn_on")
+        entry_id = await service.withdraw(
+            ctx.conn,
+            ctx.actor,
+            agreement_id,
+            amount_fen=amount,
+            withdrawn_on=body.withdrawn_on,
+            reference=body.reference,
+        )
+    capacity = capacity_out(await cap.agreement_capacity(ctx.conn, row, today=business_date()))
+    return row, body, amount, entry_id, capacity
+
+
 @post("/agreements/{agreement_id:str}/deposits", operation_class=with_body(DepositIn), status_code=201)
 async def record_deposit(
     ctx: Ctx, agreement_id: FromPath[str], request: Request[Any, Any, Any]
 ) -> DepositOut:
-    row = await scoped_agreement(ctx, agreement_id, MANAGERS)
-    body = await decode_body(request, DepositIn)
-    amount = parse_yuan(body.amount)
-    not_in_future(body.deposited_on, "deposited_on")
-    entry_id = await service.deposit(
-        ctx.conn,
-        ctx.actor,
-        agreement_id,
-        amount_fen=amount,
-        deposited_on=body.deposited_on,
-        reference=body.reference,
-    )
+    row, body, amount, entry_id, capacity = await _move_money(ctx, agreement_id, request, DepositIn)
+    assert isinstance(body, DepositIn)
     return DepositOut(
         id=entry_id,
         agreement_id=agreement_id,
@@ -317,7 +341,7 @@ async def record_deposit(
         deposited_on=body.deposited_on,
         reference=body.reference,
         entry_id=entry_id,
-        capacity=capacity_out(await cap.agreement_capacity(ctx.conn, row, today=business_date())),
+        capacity=capacity,
     )
 
 
@@ -325,18 +349,8 @@ async def record_deposit(
 async def record_withdrawal(
     ctx: Ctx, agreement_id: FromPath[str], request: Request[Any, Any, Any]
 ) -> WithdrawalOut:
-    row = await scoped_agreement(ctx, agreement_id, MANAGERS)
-    body = await decode_body(request, WithdrawalIn)
-    amount = parse_yuan(body.amount)
-    not_in_future(body.withdrawn_on, "withdrawn_on")
-    entry_id = await service.withdraw(
-        ctx.conn,
-        ctx.actor,
-        agreement_id,
-        amount_fen=amount,
-        withdrawn_on=body.withdrawn_on,
-        reference=body.reference,
-    )
+    row, body, amount, entry_id, capacity = await _move_money(ctx, agreement_id, request, WithdrawalIn)
+    assert isinstance(body, WithdrawalIn)
     return WithdrawalOut(
         id=entry_id,
         agreement_id=agreement_id,
@@ -347,7 +361,7 @@ async def record_withdrawal(
         withdrawn_on=body.withdrawn_on,
         reference=body.reference,
         entry_id=entry_id,
-        capacity=capacity_out(await cap.agreement_capacity(ctx.conn, row, today=business_date())),
+        capacity=capacity,
     )
 
 
