@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.errors import PROBLEM_MEDIA_TYPE, problem_body
-from loanfund import clients, idempotency
+from loanfund import clients, idempotency, ledger
 from loanfund.audit import Actor
 from loanfund.clients import Client
 from loanfund.config import Settings
@@ -42,10 +42,19 @@ class RequestContext:
     # A malformed Idempotency-Key is refused (400) by `api.auth.authorize`, after scope (404) and role
     # (403) as the contract orders refusals; the middleware refuses it too if a handler did not.
     idempotency_key_invalid: bool = False
+    # Ledger entries whose postings are written just before the commit (see `close_before_commit`).
+    open_entries: list[ledger.OpenEntry] = field(default_factory=list)
 
     @property
     def actor(self) -> Actor:
         return Actor(self.client.id, self.request_id)
+
+    def close_before_commit(self, entry: ledger.OpenEntry) -> None:
+        """Write the entry's postings as the last statement before the commit, after the response is
+        stored for the idempotency key: postings hold balance rows that every request of the fund
+        needs (`memo:commitments`) until the commit, so they are written as late as possible. If
+        the request fails they are never written, and its whole transaction rolls back."""
+        self.open_entries.append(entry)
 
 
 def request_context(request: Request[Any, Any, Any]) -> RequestContext:
@@ -71,6 +80,15 @@ async def _send_problem(send: Send, exc: LoanfundError, request_id: str) -> None
     if body["status"] == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     await _send_buffered(send, body["status"], headers, msgspec.json.encode(body))
+
+
+async def _end_autocommit(conn: AsyncConnection) -> bool:
+    """Back to transactions at the default isolation level (see `UnitOfWorkMiddleware`); returns False."""
+    await conn.commit()  # ends SQLAlchemy's own bookkeeping: in autocommit mode nothing is sent
+    level = conn.default_isolation_level
+    if level is not None:
+        await conn.execution_options(isolation_level=level)
+    return False
 
 
 def invalid_key_error() -> MalformedRequest:
@@ -112,19 +130,33 @@ class UnitOfWorkMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         async with engine.connect() as conn:
+            # On PostgreSQL the token lookup and the claim of a new key are single statements that need
+            # no transaction of their own: in autocommit mode each is one round trip, with no BEGIN or
+            # COMMIT around it. The pool restores the isolation level if this request ends early.
+            autocommit = conn.dialect.name == "postgresql"
+            if autocommit:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
             try:
                 client = await self._authenticate(conn, scope)
                 key = _header(scope, b"idempotency-key")
                 claim = None
                 key_invalid = key is not None and method not in READ_METHODS and not KEY_RE.fullmatch(key)
                 if key is not None and method not in READ_METHODS and not key_invalid:
-                    outcome = await idempotency.claim(
-                        conn,
-                        client_id=client.id,
-                        key=key,
-                        fingerprint=idempotency.fingerprint(method, scope["path"], body),
-                        timeout=timedelta(seconds=settings.idempotency_claim_timeout_seconds),
-                    )
+                    fingerprint = idempotency.fingerprint(method, scope["path"], body)
+                    outcome: idempotency.Claim | idempotency.StoredResponse | None = None
+                    if autocommit:
+                        outcome = await idempotency.claim_new(
+                            conn, client_id=client.id, key=key, fingerprint=fingerprint
+                        )
+                        autocommit = await _end_autocommit(conn)
+                    if outcome is None:  # a key seen before (or SQLite): decided under the key's row lock
+                        outcome = await idempotency.claim(
+                            conn,
+                            client_id=client.id,
+                            key=key,
+                            fingerprint=fingerprint,
+                            timeout=timedelta(seconds=settings.idempotency_claim_timeout_seconds),
+                        )
                     if isinstance(outcome, idempotency.StoredResponse):
                         headers = [(k.encode(), v.encode()) for k, v in outcome.headers.items()]
                         headers.append((b"idempotent-replayed", b"true"))
@@ -135,8 +167,10 @@ class UnitOfWorkMiddleware:
             except LoanfundError as exc:
                 await _send_problem(send, exc, request_id)
                 return
+            if autocommit:
+                autocommit = await _end_autocommit(conn)
 
-            scope.setdefault("state", {})["loanfund_ctx"] = RequestContext(
+            ctx = RequestContext(
                 conn=conn,
                 client=client,
                 request_id=request_id,
@@ -144,6 +178,7 @@ class UnitOfWorkMiddleware:
                 has_idempotency_key=key is not None,
                 idempotency_key_invalid=key_invalid,
             )
+            scope.setdefault("state", {})["loanfund_ctx"] = ctx
             status, headers, response_body = await self._run(scope, replay_receive, conn)
             if key_invalid and status < 400:
                 await conn.rollback()
@@ -166,6 +201,8 @@ class UnitOfWorkMiddleware:
                     await _send_problem(send, taken, request_id)
                     return
                 else:
+                    for entry in ctx.open_entries:
+                        await ledger.close_entry(conn, entry)
                     await conn.commit()
             except Exception:
                 log.exception("commit failed for %s %s", method, scope["path"])
@@ -181,8 +218,9 @@ class UnitOfWorkMiddleware:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("send Authorization: Bearer <token>")
+        # Without autocommit (SQLite) the lookup's transaction stays open: the idempotency claim (or,
+        # without a key, the handler) continues it, which saves a ROLLBACK and a BEGIN per request.
         client = await clients.authenticate(conn, token.strip())
-        await conn.rollback()
         if client is None:
             raise Unauthenticated("the token is unknown or revoked")
         return client
@@ -199,7 +237,8 @@ class UnitOfWorkMiddleware:
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
 
-        await conn.begin()
+        if not conn.in_transaction():
+            await conn.begin()
         try:
             await self.app(scope, receive, capture)
         except Exception:

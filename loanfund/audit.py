@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -27,6 +27,10 @@ class Actor:
         return cls(client_id=None, request_id=f"job:{job}")
 
 
+# Built once: a statement object keeps its compiled form cached, and the values go in as parameters.
+_INSERT = audit_log.insert()
+
+
 async def record(
     conn: AsyncConnection,
     actor: Actor,
@@ -38,17 +42,36 @@ async def record(
     region_code: str | None = None,
 ) -> None:
     await conn.execute(
-        audit_log.insert().values(
-            occurred_at=utcnow(),
-            client_id=actor.client_id,
-            request_id=actor.request_id,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            region_code=region_code,
-            changes=dict(changes),
-        )
+        _INSERT, entry(actor, action, entity_type, entity_id, changes, region_code=region_code)
     )
+
+
+def entry(
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    changes: Mapping[str, Any],
+    *,
+    region_code: str | None = None,
+) -> dict[str, Any]:
+    """An audit record as `record` writes it, for `record_all` to write later with others."""
+    return {
+        "occurred_at": utcnow(),
+        "client_id": actor.client_id,
+        "request_id": actor.request_id,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "region_code": region_code,
+        "changes": dict(changes),
+    }
+
+
+async def record_all(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
+    """Write records made by `entry`, in their order, in one round trip."""
+    if entries:
+        await conn.execute(_INSERT, list(entries))
 
 
 async def list_records(

@@ -110,14 +110,14 @@ async def add_client(
     return client, token
 
 
+# Built once (every API request runs it): the compiled form stays cached, the hash is a parameter.
+_BY_TOKEN = sa.select(clients).where(
+    clients.c.token_hash == sa.bindparam("token_hash"), clients.c.revoked_at.is_(None)
+)
+
+
 async def authenticate(conn: AsyncConnection, token: str) -> Client | None:
-    row = (
-        await conn.execute(
-            sa.select(clients).where(
-                clients.c.token_hash == hash_token(token), clients.c.revoked_at.is_(None)
-            )
-        )
-    ).first()
+    row = (await conn.execute(_BY_TOKEN, {"token_hash": hash_token(token)})).first()
     return None if row is None else _client(row)
 
 

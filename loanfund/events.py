@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loanfund.clock import utcnow
 from loanfund.db.tables import events
 
+# Built once: a statement object keeps its compiled form cached, and the values go in as parameters.
+_INSERT = events.insert()
+
 
 async def emit(
     conn: AsyncConnection,
@@ -27,14 +30,15 @@ async def emit(
     data: Mapping[str, Any],
 ) -> None:
     await conn.execute(
-        events.insert().values(
-            occurred_at=utcnow(),
-            type=type,
-            fund_code=fund_code,
-            region_code=region_code,
-            bank_code=bank_code,
-            data=dict(data),
-        )
+        _INSERT,
+        {
+            "occurred_at": utcnow(),
+            "type": type,
+            "fund_code": fund_code,
+            "region_code": region_code,
+            "bank_code": bank_code,
+            "data": dict(data),
+        },
     )
 
 

@@ -49,30 +49,68 @@ class StoredResponse:
     body: bytes
 
 
+# Built once (every keyed request runs them): compiled forms stay cached, values go in as parameters.
+_CLAIM = {
+    dialect: insert(keys).on_conflict_do_nothing().returning(keys.c.claim_token)
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_COMPLETE = keys.update().where(
+    keys.c.client_id == sa.bindparam("b_client_id"),
+    keys.c.key == sa.bindparam("b_key"),
+    keys.c.claim_token == sa.bindparam("b_claim_token"),
+    keys.c.completed_at.is_(None),
+)
+
+
 async def claim(
     conn: AsyncConnection, *, client_id: str, key: str, fingerprint: str, timeout: timedelta
 ) -> Claim | StoredResponse:
     """Claim a key, or return the stored response of its completed request. Commits its own work."""
     now = utcnow()
     token = new_id("claim")
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(keys)
     try:
-        await conn.execute(
-            insert.values(
-                client_id=client_id, key=key, fingerprint=fingerprint, claim_token=token, claimed_at=now
-            ).on_conflict_do_nothing()
+        inserted = await conn.scalar(
+            _CLAIM["postgresql" if conn.dialect.name == "postgresql" else "sqlite"],
+            {
+                "client_id": client_id,
+                "key": key,
+                "fingerprint": fingerprint,
+                "claim_token": token,
+                "claimed_at": now,
+            },
         )
-        row = (
-            await conn.execute(
-                sa.select(keys).where(keys.c.client_id == client_id, keys.c.key == key).with_for_update()
-            )
-        ).one()
-        outcome = await _decide(conn, row, token, fingerprint, now, timeout)
+        if inserted == token:  # a new key (the common case): it is ours, nothing more to read
+            outcome: Claim | StoredResponse = Claim(client_id, key, token)
+        else:
+            row = (
+                await conn.execute(
+                    sa.select(keys).where(keys.c.client_id == client_id, keys.c.key == key).with_for_update()
+                )
+            ).one()
+            outcome = await _decide(conn, row, token, fingerprint, now, timeout)
     except BaseException:
         await conn.rollback()
         raise
     await conn.commit()
     return outcome
+
+
+async def claim_new(conn: AsyncConnection, *, client_id: str, key: str, fingerprint: str) -> Claim | None:
+    """Claim a key never used before, in one statement: run it on a connection in autocommit mode, so
+    that the claim is committed at once (as `claim` commits it). None when the key exists: then
+    `claim` decides (the stored response, a reused key, a request still running, or a takeover)."""
+    token = new_id("claim")
+    inserted = await conn.scalar(
+        _CLAIM["postgresql" if conn.dialect.name == "postgresql" else "sqlite"],
+        {
+            "client_id": client_id,
+            "key": key,
+            "fingerprint": fingerprint,
+            "claim_token": token,
+            "claimed_at": utcnow(),
+        },
+    )
+    return Claim(client_id, key, token) if inserted == token else None
 
 
 async def _decide(
@@ -103,19 +141,16 @@ async def _decide(
 async def complete(conn: AsyncConnection, claim_: Claim, response: StoredResponse) -> bool:
     """Store the response inside the caller's transaction. False: the claim was taken over."""
     result = await conn.execute(
-        keys.update()
-        .where(
-            keys.c.client_id == claim_.client_id,
-            keys.c.key == claim_.key,
-            keys.c.claim_token == claim_.token,
-            keys.c.completed_at.is_(None),
-        )
-        .values(
-            completed_at=utcnow(),
-            response_status=response.status,
-            response_headers=response.headers,
-            response_body=response.body,
-        )
+        _COMPLETE,
+        {
+            "b_client_id": claim_.client_id,
+            "b_key": claim_.key,
+            "b_claim_token": claim_.token,
+            "completed_at": utcnow(),
+            "response_status": response.status,
+            "response_headers": response.headers,
+            "response_body": response.body,
+        },
     )
     return bool(result.rowcount == 1)
 

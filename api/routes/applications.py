@@ -159,8 +159,11 @@ def _history(app: Application) -> list[TransitionOut]:
     return steps
 
 
-async def application_out(ctx: RequestContext, app: Application) -> ApplicationOut:
-    borrower = await borrower_queries.get_borrower(ctx.conn, app.borrower_id)
+async def application_out(
+    ctx: RequestContext, app: Application, borrower: Borrower | None = None
+) -> ApplicationOut:
+    if borrower is None or borrower.id != app.borrower_id:
+        borrower = await borrower_queries.get_borrower(ctx.conn, app.borrower_id)
     individual = borrower.kind == "individual"
     stored = app.eligibility
     return ApplicationOut(
@@ -321,9 +324,16 @@ async def get_application(ctx: Ctx, application_id: FromPath[str]) -> Applicatio
 @post("/applications/{application_id:str}/approve", status_code=200)
 async def approve_application(ctx: Ctx, application_id: FromPath[str]) -> ApplicationOut:
     """The fund's guarantee: reserves the amount at the bank for `reservation_days` (21)."""
-    await scoped_application(ctx, application_id, APPROVE)
-    app = await service.approve(ctx.conn, ctx.actor, application_id, today=business_date())
-    return await application_out(ctx, app)
+    today = business_date()
+    # Read once, locked: the scope check and the approval use the same row (refusals roll back).
+    app = await queries.get_application(ctx.conn, application_id, today, for_update=True)
+    authorize(ctx, APPROVE, region_code=app.region_code, bank_code=app.bank_code, what="application")
+    # Read before approving: the approval's last write takes the fund's shared ledger rows until commit.
+    borrower = await borrower_queries.get_borrower(ctx.conn, app.borrower_id)
+    app = await service.approve(
+        ctx.conn, ctx.actor, application_id, today=today, locked=app, defer_postings=ctx.close_before_commit
+    )
+    return await application_out(ctx, app, borrower)
 
 
 @post("/applications/{application_id:str}/reject", operation_class=with_body(ReasonIn), status_code=200)

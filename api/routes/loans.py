@@ -126,7 +126,8 @@ class LoanPage(msgspec.Struct):
 
 
 async def loan_fields(ctx: RequestContext, loan: Loan) -> dict[str, Any]:
-    extensions = await queries.extensions(ctx.conn, loan.id)
+    # Each extension adds one to extension_count in its transaction: none counted, none to read.
+    extensions = await queries.extensions(ctx.conn, loan.id) if loan.extension_count else []
     return {
         "id": loan.id,
         "status": loan.status,
@@ -253,12 +254,14 @@ async def get_loan(ctx: Ctx, loan_id: FromPath[str]) -> LoanOut:
 
 @post("/loans/{loan_id:str}/repayments", operation_class=with_body(RepaymentIn), status_code=201)
 async def repay(ctx: Ctx, loan_id: FromPath[str], request: Request[Any, Any, Any]) -> LoanWithRepayment:
-    await scoped_loan(ctx, loan_id, WRITE)
+    today = business_date()
+    # Read once, locked: the scope check and the repayment use the same row (refusals roll back).
+    locked = await queries.lock_loan(ctx.conn, loan_id, today)
+    authorize(ctx, WRITE, region_code=locked.region_code, bank_code=locked.bank_code, what="loan")
     body = await decode_body(request, RepaymentIn)
     principal = parse_yuan(body.principal, field="principal", allow_zero=True)
     interest = parse_yuan(body.interest, field="interest", allow_zero=True)
-    today = business_date()
-    repayment_id = await service.repay(
+    loan, repayment = await service.record_repayment(
         ctx.conn,
         ctx.actor,
         loan_id,
@@ -266,12 +269,10 @@ async def repay(ctx: Ctx, loan_id: FromPath[str], request: Request[Any, Any, Any
         interest_fen=interest,
         paid_on=body.paid_on,
         today=today,
+        locked=locked,
+        defer_postings=ctx.close_before_commit,
     )
-    loan = await queries.get_loan(ctx.conn, loan_id, today)
-    fields = await loan_fields(ctx, loan)
-    return LoanWithRepayment(
-        **fields, repayment=repayment_out(await queries.get_repayment(ctx.conn, repayment_id))
-    )
+    return LoanWithRepayment(**await loan_fields(ctx, loan), repayment=repayment_out(repayment))
 
 
 @post("/loans/{loan_id:str}/extensions", operation_class=with_body(ExtensionIn), status_code=200)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund import ledger
@@ -94,6 +95,13 @@ def agreement_status(agreement: Any, today: date) -> str:
     return "suspended" if agreement.suspended else "active"
 
 
+def capacity_from_figures(
+    agreement: Any, deposit_fen: int, outstanding_fen: int, reserved_fen: int
+) -> Capacity:
+    """The pair's capacity under `agreement`'s multiple, from figures read by the caller."""
+    return _build(agreement, deposit_fen, outstanding_fen, reserved_fen)
+
+
 def _build(agreement: Any, deposit_fen: int, outstanding_fen: int, reserved_fen: int) -> Capacity:
     multiple: Decimal = agreement.leverage_multiple
     return Capacity(
@@ -112,14 +120,44 @@ def _pair_accounts(bank_code: str) -> tuple[str, str, str]:
     return accounts.deposit(bank_code), accounts.outstanding(bank_code), accounts.reserved(bank_code)
 
 
+# The pair's live figures as columns of one SELECT, with `figure_params` for the values and
+# `figures_from_row` to read them back. One statement reads the balances and the expired reservations
+# from one snapshot, so a lapse can never fall between the two; callers may add columns of their own
+# to save a round trip. Built once, so that the compiled statement stays cached.
+_FUND: sa.BindParameter[str] = sa.bindparam("figure_fund")
+FIGURE_COLUMNS = (
+    ledger.balance_column(_FUND, sa.bindparam("figure_deposit_account")).label("figure_deposit"),
+    ledger.balance_column(_FUND, sa.bindparam("figure_outstanding_account")).label("figure_outstanding"),
+    ledger.balance_column(_FUND, sa.bindparam("figure_reserved_account")).label("figure_reserved"),
+    queries.expired_reserved_column(_FUND, sa.bindparam("figure_bank"), sa.bindparam("figure_today")).label(
+        "figure_expired"
+    ),
+)
+_LIVE_FIGURES = sa.select(*FIGURE_COLUMNS)
+
+
+def figure_params(fund_code: str, bank_code: str, today: date) -> dict[str, object]:
+    """The values of `FIGURE_COLUMNS` for a pair on a day."""
+    deposit, outstanding, reserved = _pair_accounts(bank_code)
+    return {
+        "figure_fund": fund_code,
+        "figure_deposit_account": deposit,
+        "figure_outstanding_account": outstanding,
+        "figure_reserved_account": reserved,
+        "figure_bank": bank_code,
+        "figure_today": today,
+    }
+
+
+def figures_from_row(row: Any) -> tuple[int, int, int]:
+    """(deposit, outstanding, reserved) from a row selected with `FIGURE_COLUMNS`."""
+    reserved = int(row.figure_reserved or 0) - int(row.figure_expired or 0)
+    return int(row.figure_deposit or 0), int(row.figure_outstanding or 0), reserved
+
+
 async def live_figures(conn: AsyncConnection, fund_code: str, bank_code: str, today: date) -> tuple[int, ...]:
-    names = _pair_accounts(bank_code)
-    # Balances first, then the expired reservations: should a lapse commit in between (it cannot while
-    # the caller holds the pair lock), reserved would come out too high, never too low.
-    balances = await ledger.signed_balances(conn, fund_code, names=names)
-    expired = await queries.expired_reserved_fen(conn, fund_code, bank_code, today)
-    deposit, outstanding, reserved = (balances.get(name, 0) for name in names)
-    return deposit, outstanding, reserved - expired
+    row = (await conn.execute(_LIVE_FIGURES, figure_params(fund_code, bank_code, today))).one()
+    return figures_from_row(row)
 
 
 async def agreement_capacity(conn: AsyncConnection, agreement: Any, *, today: date) -> Capacity:

@@ -32,22 +32,32 @@ async def pair_agreements(conn: AsyncConnection, fund_code: str, bank_code: str)
     return list((await conn.execute(query)).all())
 
 
+# Built once (every reservation and repayment runs them): compiled forms stay cached.
+_LATEST_STARTED = (
+    sa.select(agreements)
+    .where(
+        agreements.c.fund_code == sa.bindparam("b_fund"),
+        agreements.c.bank_code == sa.bindparam("b_bank"),
+        agreements.c.effective_from <= sa.bindparam("b_on"),
+    )
+    .order_by(agreements.c.effective_from.desc())
+    .limit(1)
+)
+_LOCK_PAIR = (
+    sa.select(fund_banks.c.fund_code)
+    .where(fund_banks.c.fund_code == sa.bindparam("b_fund"), fund_banks.c.bank_code == sa.bindparam("b_bank"))
+    .with_for_update()
+)
+
+
 async def latest_started(conn: AsyncConnection, fund_code: str, bank_code: str, on: date) -> Row[Any] | None:
     """The pair's agreement that started last on or before `on`.
 
     Agreements of a pair never overlap, so this is the one in force on `on` unless it has ended.
     """
-    query = (
-        sa.select(agreements)
-        .where(
-            agreements.c.fund_code == fund_code,
-            agreements.c.bank_code == bank_code,
-            agreements.c.effective_from <= on,
-        )
-        .order_by(agreements.c.effective_from.desc())
-        .limit(1)
-    )
-    return (await conn.execute(query)).first()
+    return (
+        await conn.execute(_LATEST_STARTED, {"b_fund": fund_code, "b_bank": bank_code, "b_on": on})
+    ).first()
 
 
 async def list_agreements(
@@ -86,12 +96,7 @@ async def lock_pair(conn: AsyncConnection, fund_code: str, bank_code: str) -> bo
 
     On SQLite `FOR UPDATE` is left out: every write transaction already holds the database lock.
     """
-    query = (
-        sa.select(fund_banks.c.fund_code)
-        .where(fund_banks.c.fund_code == fund_code, fund_banks.c.bank_code == bank_code)
-        .with_for_update()
-    )
-    return (await conn.scalar(query)) is not None
+    return (await conn.scalar(_LOCK_PAIR, {"b_fund": fund_code, "b_bank": bank_code})) is not None
 
 
 async def lock_pairs(conn: AsyncConnection, pairs: Iterable[tuple[str, str]]) -> None:
@@ -108,15 +113,27 @@ async def lock_pairs(conn: AsyncConnection, pairs: Iterable[tuple[str, str]]) ->
     await conn.execute(query)
 
 
+def expired_reserved_column(
+    fund_code: str | sa.BindParameter[Any],
+    bank_code: str | sa.BindParameter[Any],
+    today: date | sa.BindParameter[Any],
+) -> sa.ScalarSelect[Any]:
+    """Reservations past their last day still marked reserved: lapsed already, whether or not the job ran."""
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(guarantees.c.amount_fen), 0))
+        .where(
+            guarantees.c.fund_code == fund_code,
+            guarantees.c.bank_code == bank_code,
+            guarantees.c.status == RESERVED,
+            guarantees.c.expires_on < today,
+        )
+        .scalar_subquery()
+    )
+
+
 async def expired_reserved_fen(conn: AsyncConnection, fund_code: str, bank_code: str, today: date) -> int:
     """Reservations past their last day still marked reserved: lapsed already, whether or not the job ran."""
-    query = sa.select(sa.func.coalesce(sa.func.sum(guarantees.c.amount_fen), 0)).where(
-        guarantees.c.fund_code == fund_code,
-        guarantees.c.bank_code == bank_code,
-        guarantees.c.status == RESERVED,
-        guarantees.c.expires_on < today,
-    )
-    return int(await conn.scalar(query) or 0)
+    return int(await conn.scalar(sa.select(expired_reserved_column(fund_code, bank_code, today))) or 0)
 
 
 async def get_guarantee(conn: AsyncConnection, guarantee_id: str, *, for_update: bool = False) -> Row[Any]:
@@ -127,6 +144,11 @@ async def get_guarantee(conn: AsyncConnection, guarantee_id: str, *, for_update:
     if row is None:
         raise NotFound(f"guarantee reservation {guarantee_id} not found")
     return row
+
+
+def guarantee_of_application_column(application_id: str | sa.BindParameter[Any]) -> sa.ScalarSelect[Any]:
+    """The id of the application's reservation, if it has one, as a scalar subquery."""
+    return sa.select(guarantees.c.id).where(guarantees.c.application_id == application_id).scalar_subquery()
 
 
 async def guarantee_for_application(conn: AsyncConnection, application_id: str) -> str | None:

@@ -18,6 +18,10 @@ Every step is a ledger entry on the memo accounts, so capacity can be rebuilt fr
 Each function works inside the caller's transaction and takes the pair lock (see service.py) before
 reading capacity or writing, so two concurrent approvals can never both take the same headroom. Call
 them before posting other entries of the fund in the same transaction.
+
+`reserve_open` and `reduce_outstanding_open` are the same steps for hot paths (docs/performance.md):
+they leave the entry's postings, which lock balance rows every request of the fund needs until commit
+(`memo:commitments`), for the caller to write last, just before its commit.
 """
 
 from __future__ import annotations
@@ -26,14 +30,24 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit, events, ledger
+from loanfund import audit, events, ledger, policy
 from loanfund.agreements import queries
-from loanfund.agreements.capacity import Capacity, capacity_from_ledger, pair_capacity
+from loanfund.agreements.capacity import (
+    FIGURE_COLUMNS,
+    Capacity,
+    capacity_from_figures,
+    capacity_from_ledger,
+    figure_params,
+    figures_from_row,
+    governing_agreement,
+    pair_capacity,
+)
 from loanfund.audit import Actor
 from loanfund.clock import business_date, not_in_future, utcnow
-from loanfund.db.tables import guarantees
+from loanfund.db.tables import agreements, fund_policies, funds, guarantees
 from loanfund.errors import (
     AgreementSuspended,
     Duplicate,
@@ -59,8 +73,10 @@ __all__ = [
     "lapse_expired",
     "pair_capacity",
     "reduce_outstanding",
+    "reduce_outstanding_open",
     "release",
     "reserve",
+    "reserve_open",
 ]
 
 RESERVED, CONVERTED, RELEASED, LAPSED = "reserved", "converted", "released", "lapsed"
@@ -113,6 +129,68 @@ async def _region(conn: AsyncConnection, fund_code: str) -> str:
     return str(fund.region_code)
 
 
+async def _policy_and_region(
+    conn: AsyncConnection, fund_code: str, on: date
+) -> tuple[policy.Policy, str] | None:
+    """`fund_policy(conn, fund_code, on)` and the fund's region, in one read; None without a policy."""
+    rows = (await conn.execute(_POLICY_AND_REGION, {"b_fund": fund_code})).all()
+    if not rows:
+        return None
+    dated = [(row.effective_from, row.edition, row.overrides) for row in rows]
+    return policy.policy_in_force(dated, on), str(rows[0].region_code)
+
+
+# Built once (every approval or repayment runs them): compiled forms stay cached, values are parameters.
+# The agreement that started last on or before the approval date (see `queries.latest_started`), and
+# with it the pair's figures, any reservation of the application and the ids of the two accounts the
+# entry posts to: one read, after the pair lock.
+_RESERVE_READ = (
+    sa.select(
+        agreements,
+        *FIGURE_COLUMNS,
+        ledger.account_id_column(sa.bindparam("figure_fund"), sa.bindparam("figure_reserved_account")).label(
+            "reserved_account_id"
+        ),
+        ledger.account_id_column(sa.bindparam("figure_fund"), sa.bindparam("b_commitments_account")).label(
+            "commitments_account_id"
+        ),
+        queries.guarantee_of_application_column(sa.bindparam("b_application")).label("existing_guarantee"),
+    )
+    .where(
+        agreements.c.fund_code == sa.bindparam("figure_fund"),
+        agreements.c.bank_code == sa.bindparam("figure_bank"),
+        agreements.c.effective_from <= sa.bindparam("b_approved_on"),
+    )
+    .order_by(agreements.c.effective_from.desc())
+    .limit(1)
+)
+_POLICY_AND_REGION = (
+    sa.select(
+        fund_policies.c.effective_from,
+        fund_policies.c.edition,
+        fund_policies.c.overrides,
+        funds.c.region_code,
+    )
+    .join(funds, funds.c.code == fund_policies.c.fund_code)
+    .where(fund_policies.c.fund_code == sa.bindparam("b_fund"))
+    .order_by(fund_policies.c.effective_from)
+)
+_REDUCE_READ = sa.select(
+    ledger.balance_column(sa.bindparam("b_fund"), sa.bindparam("b_outstanding_account")).label("outstanding"),
+    ledger.account_id_column(sa.bindparam("b_fund"), sa.bindparam("b_outstanding_account")).label(
+        "outstanding_account_id"
+    ),
+    ledger.account_id_column(sa.bindparam("b_fund"), sa.bindparam("b_commitments_account")).label(
+        "commitments_account_id"
+    ),
+    sa.select(funds.c.region_code)
+    .where(funds.c.code == sa.bindparam("b_fund"))
+    .scalar_subquery()
+    .label("region"),
+)
+_INSERT_GUARANTEE = guarantees.insert()
+
+
 async def reserve(
     conn: AsyncConnection,
     actor: Actor,
@@ -124,16 +202,57 @@ async def reserve(
     application_id: str | None = None,
 ) -> Reservation:
     """Take `amount_fen` of the pair's headroom for a guarantee approved on `approved_on`."""
+    reservation, entry = await reserve_open(
+        conn,
+        actor,
+        fund_code=fund_code,
+        bank_code=bank_code,
+        amount_fen=amount_fen,
+        approved_on=approved_on,
+        application_id=application_id,
+    )
+    await ledger.close_entry(conn, entry)
+    return reservation
+
+
+async def reserve_open(
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    fund_code: str,
+    bank_code: str,
+    amount_fen: int,
+    approved_on: date,
+    application_id: str | None = None,
+    audit_entries: list[dict[str, Any]] | None = None,
+) -> tuple[Reservation, ledger.OpenEntry]:
+    """`reserve`, leaving the entry's postings to the caller: it must write them with
+    `ledger.close_entry` as the last write of its transaction, and read no capacity of the pair in
+    between (the reservation is not in the balances until then). See `ledger.open_entry`.
+
+    With `audit_entries`, the audit record is added to it for the caller to write with
+    `audit.record_all` (after it, with its own records, in one round trip) instead of written here.
+    """
     _positive("amount", amount_fen)
     not_in_future(approved_on, "approved_on")
     today = business_date()
+    # Read before the pair lock, which does not guard a fund's policies: less is done under the lock.
+    policy_and_region = await _policy_and_region(conn, fund_code, approved_on)
     if not await queries.lock_pair(conn, fund_code, bank_code):
         raise NoAgreement(
             f"fund {fund_code} has no agreement with bank {bank_code}",
             fund_code=fund_code,
             bank_code=bank_code,
         )
-    agreement = await queries.latest_started(conn, fund_code, bank_code, approved_on)
+    reserved_account = accounts.reserved(bank_code)
+    params = {
+        **figure_params(fund_code, bank_code, today),
+        "b_approved_on": approved_on,
+        "b_commitments_account": accounts.COMMITMENTS,
+        "b_application": application_id,
+    }
+    # The agreement, with the figures and ids read alongside it (see _RESERVE_READ).
+    agreement = (await conn.execute(_RESERVE_READ, params)).first()
     # In force on the approval date and still today: an ended agreement takes no new guarantees.
     if agreement is None or (agreement.effective_to is not None and agreement.effective_to < today):
         raise NoAgreement(
@@ -148,31 +267,42 @@ async def reserve(
             agreement_id=agreement.id,
             reason=agreement.suspended_reason,
         )
-    rules = await fund_policy(conn, fund_code, approved_on)
+    if policy_and_region is None:  # no such fund, or one without a policy: the usual reads say which
+        policy_and_region = await fund_policy(conn, fund_code, approved_on), await _region(conn, fund_code)
+    rules, region_code = policy_and_region
     expires_on = approved_on + timedelta(days=rules.integer("reservation_days"))
     if expires_on < today:
         raise _invalid("approved_on", f"a reservation approved then would have lapsed after {expires_on}")
-    capacity = await pair_capacity(conn, fund_code, bank_code, today=today)
+    # The agreement whose multiple limits the pair today: the one just read when approved today.
+    governing = (
+        agreement if approved_on == today else await governing_agreement(conn, fund_code, bank_code, today)
+    )
+    capacity = capacity_from_figures(governing, *figures_from_row(agreement))
     if amount_fen > capacity.headroom_fen:
         raise LeverageExceeded(
             f"bank {bank_code} has {format_fen(capacity.headroom_fen)} yuan of headroom",
             headroom=Amount(capacity.headroom_fen),
             amount=Amount(amount_fen),
         )
-    if application_id is not None:
-        existing = await queries.guarantee_for_application(conn, application_id)
-        if existing is not None:
-            raise Duplicate(f"application {application_id} already has a reservation", guarantee_id=existing)
+    if application_id is not None and agreement.existing_guarantee is not None:
+        raise Duplicate(
+            f"application {application_id} already has a reservation",
+            guarantee_id=agreement.existing_guarantee,
+        )
 
-    entry_id = await ledger.post_entry(
+    entry = await ledger.open_entry(
         conn,
         fund_code=fund_code,
         entry_date=approved_on,
         kind="guarantee_reserved",
         description=f"guarantee reserved at {bank_code}",
         reference=application_id,
-        lines=ledger.transfer(accounts.reserved(bank_code), accounts.COMMITMENTS, amount_fen),
+        lines=ledger.transfer(reserved_account, accounts.COMMITMENTS, amount_fen),
         actor=actor,
+        known_account_ids={
+            reserved_account: agreement.reserved_account_id,
+            accounts.COMMITMENTS: agreement.commitments_account_id,
+        },
     )
     reservation = Reservation(
         id=new_id("gua"),
@@ -186,23 +316,23 @@ async def reserve(
         converted_fen=0,
     )
     await conn.execute(
-        guarantees.insert().values(
-            id=reservation.id,
-            fund_code=fund_code,
-            bank_code=bank_code,
-            agreement_id=agreement.id,
-            application_id=application_id,
-            amount_fen=amount_fen,
-            approved_on=approved_on,
-            expires_on=expires_on,
-            status=RESERVED,
-            converted_fen=0,
-            reserve_entry_id=entry_id,
-            created_at=utcnow(),
-        )
+        _INSERT_GUARANTEE,
+        {
+            "id": reservation.id,
+            "fund_code": fund_code,
+            "bank_code": bank_code,
+            "agreement_id": agreement.id,
+            "application_id": application_id,
+            "amount_fen": amount_fen,
+            "approved_on": approved_on,
+            "expires_on": expires_on,
+            "status": RESERVED,
+            "converted_fen": 0,
+            "reserve_entry_id": entry.entry_id,
+            "created_at": utcnow(),
+        },
     )
-    await audit.record(
-        conn,
+    record = audit.entry(
         actor,
         "guarantee.reserved",
         "guarantee",
@@ -215,11 +345,15 @@ async def reserve(
             "amount_fen": amount_fen,
             "approved_on": approved_on.isoformat(),
             "expires_on": expires_on.isoformat(),
-            "entry_id": entry_id,
+            "entry_id": entry.entry_id,
         },
-        region_code=await _region(conn, fund_code),
+        region_code=region_code,
     )
-    return reservation
+    if audit_entries is None:
+        await audit.record_all(conn, [record])
+    else:
+        audit_entries.append(record)
+    return reservation, entry
 
 
 async def get_reservation(conn: AsyncConnection, reservation_id: str) -> Reservation:
@@ -413,6 +547,33 @@ async def reduce_outstanding(
     reference: str | None = None,
 ) -> None:
     """Principal leaves the pair's outstanding (repayment, compensation, write-off)."""
+    entry = await reduce_outstanding_open(
+        conn,
+        actor,
+        fund_code=fund_code,
+        bank_code=bank_code,
+        amount_fen=amount_fen,
+        on=on,
+        reason=reason,
+        reference=reference,
+    )
+    await ledger.close_entry(conn, entry)
+
+
+async def reduce_outstanding_open(
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    fund_code: str,
+    bank_code: str,
+    amount_fen: int,
+    on: date,
+    reason: str,
+    reference: str | None = None,
+    audit_entries: list[dict[str, Any]] | None = None,
+) -> ledger.OpenEntry:
+    """`reduce_outstanding`, leaving the entry's postings (and with `audit_entries`, its audit
+    record) to the caller, as `reserve_open` does."""
     _positive("amount", amount_fen)
     not_in_future(on, "on")
     if not reason.strip():
@@ -423,25 +584,36 @@ async def reduce_outstanding(
             fund_code=fund_code,
             bank_code=bank_code,
         )
-    outstanding = await ledger.balance(conn, fund_code, accounts.outstanding(bank_code))
+    # One read, after the pair lock: the outstanding, the ids of the accounts to post to, the region.
+    outstanding_account = accounts.outstanding(bank_code)
+    params = {
+        "b_fund": fund_code,
+        "b_outstanding_account": outstanding_account,
+        "b_commitments_account": accounts.COMMITMENTS,
+    }
+    row = (await conn.execute(_REDUCE_READ, params)).one()
+    outstanding = int(row.outstanding or 0)
     if amount_fen > outstanding:
         raise InvalidState(
             f"bank {bank_code} has less guaranteed outstanding than that",
             outstanding=Amount(outstanding),
             amount=Amount(amount_fen),
         )
-    entry_id = await ledger.post_entry(
+    entry = await ledger.open_entry(
         conn,
         fund_code=fund_code,
         entry_date=on,
         kind="outstanding_reduced",
         description=f"guaranteed outstanding at {bank_code} reduced: {reason}",
         reference=reference,
-        lines=ledger.transfer(accounts.COMMITMENTS, accounts.outstanding(bank_code), amount_fen),
+        lines=ledger.transfer(accounts.COMMITMENTS, outstanding_account, amount_fen),
         actor=actor,
+        known_account_ids={
+            outstanding_account: row.outstanding_account_id,
+            accounts.COMMITMENTS: row.commitments_account_id,
+        },
     )
-    await audit.record(
-        conn,
+    record = audit.entry(
         actor,
         "guarantee.outstanding_reduced",
         "fund",
@@ -452,7 +624,12 @@ async def reduce_outstanding(
             "on": on.isoformat(),
             "reason": reason,
             "reference": reference,
-            "entry_id": entry_id,
+            "entry_id": entry.entry_id,
         },
-        region_code=await _region(conn, fund_code),
+        region_code=row.region if row.region is not None else await _region(conn, fund_code),
     )
+    if audit_entries is None:
+        await audit.record_all(conn, [record])
+    else:
+        audit_entries.append(record)
+    return entry

@@ -99,6 +99,8 @@ def _application(row: Any, guarantor_ids: tuple[str, ...], today: date) -> Appli
 
 
 async def _guarantor_ids(conn: AsyncConnection, application_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    """Guarantors of the given applications; only `guarantor` guarantees have any (see
+    `eligibility.service.validate_guarantee`), so callers pass just those and others cost no query."""
     if not application_ids:
         return {}
     rows = await conn.execute(
@@ -112,17 +114,20 @@ async def _guarantor_ids(conn: AsyncConnection, application_ids: list[str]) -> d
     return {key: tuple(value) for key, value in found.items()}
 
 
+# Built once (hot paths run them): the compiled forms stay cached, the id is a parameter.
+_BY_ID = sa.select(applications).where(applications.c.id == sa.bindparam("b_id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+
+
 async def get_application(
     conn: AsyncConnection, application_id: str, today: date, *, for_update: bool = False
 ) -> Application:
     """One application; `for_update` locks its row so that transitions are decided one at a time."""
-    query = sa.select(applications).where(applications.c.id == application_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+    query = _BY_ID_FOR_UPDATE if for_update else _BY_ID
+    row = (await conn.execute(query, {"b_id": application_id})).first()
     if row is None:
         raise NotFound(f"application {application_id} not found")
-    ids = await _guarantor_ids(conn, [row.id])
+    ids = await _guarantor_ids(conn, [row.id] if row.guarantee_kind == "guarantor" else [])
     return _application(row, ids.get(row.id, ()), today)
 
 
@@ -162,5 +167,5 @@ async def list_applications(
     if after is not None:
         query = query.where(applications.c.id > after)
     rows = (await conn.execute(query)).all()
-    ids = await _guarantor_ids(conn, [row.id for row in rows])
+    ids = await _guarantor_ids(conn, [row.id for row in rows if row.guarantee_kind == "guarantor"])
     return [_application(row, ids.get(row.id, ()), today) for row in rows]

@@ -8,12 +8,14 @@ a locked row, timestamped with its actor and written to the audit log with the f
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit, events
+from loanfund import audit, events, ledger
 from loanfund.agreements import reservations
 from loanfund.applications import queries
 from loanfund.applications.queries import Application
@@ -154,21 +156,40 @@ async def submit(
     return application_id, result
 
 
+# Built once: the SET clause comes from the parameters' names, the compiled form stays cached.
+_TRANSITION = applications.update().where(
+    applications.c.id == sa.bindparam("b_id"), applications.c.status == sa.bindparam("b_expected")
+)
+
+
 async def _transition(
     conn: AsyncConnection, application_id: str, expected: str, values: dict[str, object]
 ) -> None:
-    result = await conn.execute(
-        applications.update()
-        .where(applications.c.id == application_id, applications.c.status == expected)
-        .values(**values)
-    )
+    result = await conn.execute(_TRANSITION, {"b_id": application_id, "b_expected": expected, **values})
     if result.rowcount != 1:
         raise InvalidState(f"application {application_id} is no longer {expected}")
 
 
-async def approve(conn: AsyncConnection, actor: Actor, application_id: str, *, today: date) -> Application:
-    """The fund's guarantee: reserve the amount at the bank (refusals change nothing)."""
-    app = await queries.get_application(conn, application_id, today, for_update=True)
+async def approve(
+    conn: AsyncConnection,
+    actor: Actor,
+    application_id: str,
+    *,
+    today: date,
+    locked: Application | None = None,
+    defer_postings: Callable[[ledger.OpenEntry], None] | None = None,
+) -> Application:
+    """The fund's guarantee: reserve the amount at the bank (refusals change nothing).
+
+    `locked`: the application as the caller read it with `for_update=True` in this transaction (the
+    API does, to check scope), so that it is not read again. `defer_postings`: takes the reservation's
+    ledger entry, whose postings the caller then writes with `ledger.close_entry` as the last write of
+    the transaction (see `ledger.open_entry`); without it they are written here, last.
+    """
+    if locked is not None and locked.id == application_id:
+        app = locked
+    else:
+        app = await queries.get_application(conn, application_id, today, for_update=True)
     if actor.client_id is not None and app.submitted_by == actor.client_id:
         raise SameMakerChecker("the client that submitted an application may not approve it")
     if app.status != "submitted":
@@ -186,7 +207,10 @@ async def approve(conn: AsyncConnection, actor: Actor, application_id: str, *, t
                     active_guarantees=counts[guarantor_id],
                     guarantor_max_active=limit,
                 )
-    reservation = await reservations.reserve(
+    # The entry's postings are written last (below): they hold the fund's shared balance rows until commit.
+    # Its audit record is written with the approval's, in order, in one round trip.
+    audit_entries: list[dict[str, object]] = []
+    reservation, entry = await reservations.reserve_open(
         conn,
         actor,
         fund_code=app.fund_code,
@@ -194,7 +218,9 @@ async def approve(conn: AsyncConnection, actor: Actor, application_id: str, *, t
         amount_fen=app.amount_fen,
         approved_on=today,
         application_id=app.id,
+        audit_entries=audit_entries,
     )
+    approved_at = utcnow()
     await _transition(
         conn,
         app.id,
@@ -205,24 +231,26 @@ async def approve(conn: AsyncConnection, actor: Actor, application_id: str, *, t
             "guarantee_amount_fen": reservation.amount_fen,
             "guarantee_expires_on": reservation.expires_on,
             "approved_on": today,
-            "approved_at": utcnow(),
+            "approved_at": approved_at,
             "approved_by": actor.client_id,
         },
     )
-    await audit.record(
-        conn,
-        actor,
-        "application.approved",
-        "application",
-        app.id,
-        {
-            "status": "guarantee_approved",
-            "guarantee_id": reservation.id,
-            "amount_fen": reservation.amount_fen,
-            "expires_on": reservation.expires_on.isoformat(),
-        },
-        region_code=app.region_code,
+    audit_entries.append(
+        audit.entry(
+            actor,
+            "application.approved",
+            "application",
+            app.id,
+            {
+                "status": "guarantee_approved",
+                "guarantee_id": reservation.id,
+                "amount_fen": reservation.amount_fen,
+                "expires_on": reservation.expires_on.isoformat(),
+            },
+            region_code=app.region_code,
+        )
     )
+    await audit.record_all(conn, audit_entries)
     await events.emit(
         conn,
         "guarantee_approved",
@@ -241,7 +269,22 @@ async def approve(conn: AsyncConnection, actor: Actor, application_id: str, *, t
             "expires_on": reservation.expires_on.isoformat(),
         },
     )
-    return await queries.get_application(conn, app.id, today)
+    if defer_postings is not None:
+        defer_postings(entry)
+    else:
+        await ledger.close_entry(conn, entry)
+    # The row as now stored, without reading it again (the values are those just written).
+    return dataclasses.replace(
+        app,
+        status=queries.effective_status("guarantee_approved", reservation.expires_on, today),
+        stored_status="guarantee_approved",
+        guarantee_id=reservation.id,
+        guarantee_amount_fen=reservation.amount_fen,
+        guarantee_expires_on=reservation.expires_on,
+        approved_on=today,
+        approved_at=approved_at,
+        approved_by=actor.client_id,
+    )
 
 
 async def _close(

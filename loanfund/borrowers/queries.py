@@ -89,8 +89,12 @@ def _borrower(row: Any) -> Borrower:
     )
 
 
+# Built once (hot paths run it): the compiled form stays cached, the id is a parameter.
+_BY_ID = sa.select(borrowers).where(borrowers.c.id == sa.bindparam("b_id"))
+
+
 async def get_borrower(conn: AsyncConnection, borrower_id: str) -> Borrower:
-    row = (await conn.execute(sa.select(borrowers).where(borrowers.c.id == borrower_id))).first()
+    row = (await conn.execute(_BY_ID, {"b_id": borrower_id})).first()
     if row is None:
         raise NotFound(f"borrower {borrower_id} not found")
     return _borrower(row)

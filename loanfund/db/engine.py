@@ -25,9 +25,34 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=60
     )
+    if engine.dialect.driver == "asyncpg":
+        _ping_in_one_round_trip(engine)
+    return engine
+
+
+def _ping_in_one_round_trip(engine: AsyncEngine) -> None:
+    """The pool's pre-ping (which replaces connections the server has dropped) in one round trip.
+
+    SQLAlchemy's asyncpg dialect wraps its ping in BEGIN … ROLLBACK, three round trips on every
+    checkout, for PgBouncer's transaction pooling, which loanfund cannot sit behind anyway (asyncpg
+    prepares its statements per session). In autocommit mode the same ping sends only the empty query.
+    """
+    dialect = engine.dialect
+    ping = dialect.do_ping
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        if getattr(dbapi_connection, "autocommit", True):
+            return ping(dbapi_connection)
+        dbapi_connection.autocommit = True
+        try:
+            return ping(dbapi_connection)
+        finally:
+            dbapi_connection.autocommit = False  # back to the isolation level it had
+
+    dialect.do_ping = do_ping  # type: ignore[method-assign]
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -7,7 +7,7 @@ Account balances are kept by a database trigger on postings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -76,6 +76,20 @@ async def account_ids(conn: AsyncConnection, fund_code: str, names: Sequence[str
     return found
 
 
+# Built once: a statement object keeps its compiled form cached, and the values go in as parameters.
+_INSERT_ENTRY = journal_entries.insert()
+_INSERT_POSTINGS = postings.insert()
+
+
+@dataclass(frozen=True)
+class OpenEntry:
+    """A journal entry written without its postings yet (see `open_entry`)."""
+
+    entry_id: str
+    fund_code: str
+    rows: tuple[dict[str, object], ...]
+
+
 async def post_entry(
     conn: AsyncConnection,
     *,
@@ -87,32 +101,84 @@ async def post_entry(
     actor: Actor,
     reference: str | None = None,
     reverses_entry_id: str | None = None,
+    known_account_ids: Mapping[str, int | None] | None = None,
 ) -> str:
-    """Write one balanced entry; returns its id."""
+    """Write one balanced entry; returns its id.
+
+    `known_account_ids` are ids of the fund's accounts the caller has read in this transaction (e.g.
+    with `account_id_column`); when they cover every line, the accounts are not looked up again.
+    """
+    entry = await open_entry(
+        conn,
+        fund_code=fund_code,
+        entry_date=entry_date,
+        kind=kind,
+        description=description,
+        lines=lines,
+        actor=actor,
+        reference=reference,
+        reverses_entry_id=reverses_entry_id,
+        known_account_ids=known_account_ids,
+    )
+    await close_entry(conn, entry)
+    return entry.entry_id
+
+
+async def open_entry(
+    conn: AsyncConnection,
+    *,
+    fund_code: str,
+    entry_date: date,
+    kind: str,
+    description: str,
+    lines: Sequence[Posting],
+    actor: Actor,
+    reference: str | None = None,
+    reverses_entry_id: str | None = None,
+    known_account_ids: Mapping[str, int | None] | None = None,
+) -> OpenEntry:
+    """`post_entry` without the postings: the entry row is written (rows may refer to its id), and
+    `close_entry` must write the postings later in the same transaction.
+
+    Posting updates the balance rows of its accounts, which stay locked until commit, and some are
+    shared by every request of a fund (`memo:commitments`). A hot path opens its entry, does its
+    other writes, and closes the entry last, so that those rows are held for as short a time as
+    possible. Balances read in between do not include the entry. On PostgreSQL an entry left open
+    fails the commit (an entry needs two postings); on SQLite nothing checks it.
+    """
     check_balanced(lines)
-    ids = await account_ids(conn, fund_code, [line.account for line in lines])
+    names = [line.account for line in lines]
+    known = known_account_ids or {}
+    ids = {name: found for name in names if (found := known.get(name)) is not None}
+    if len(ids) < len(set(names)):
+        ids = await account_ids(conn, fund_code, names)
     entry_id = new_id("je")
     await conn.execute(
-        journal_entries.insert().values(
-            id=entry_id,
-            fund_code=fund_code,
-            entry_date=entry_date,
-            kind=kind,
-            description=description,
-            reference=reference,
-            reverses_entry_id=reverses_entry_id,
-            created_at=utcnow(),
-            client_id=actor.client_id,
-            request_id=actor.request_id,
-        )
+        _INSERT_ENTRY,
+        {
+            "id": entry_id,
+            "fund_code": fund_code,
+            "entry_date": entry_date,
+            "kind": kind,
+            "description": description,
+            "reference": reference,
+            "reverses_entry_id": reverses_entry_id,
+            "created_at": utcnow(),
+            "client_id": actor.client_id,
+            "request_id": actor.request_id,
+        },
     )
     # Sorted by account id so that concurrent entries lock balance rows in one order (no deadlocks).
-    rows = [
+    rows = tuple(
         {"entry_id": entry_id, "account_id": ids[line.account], "amount_fen": line.amount_fen}
         for line in sorted(lines, key=lambda line: ids[line.account])
-    ]
-    await conn.execute(postings.insert(), rows)
-    return entry_id
+    )
+    return OpenEntry(entry_id, fund_code, rows)
+
+
+async def close_entry(conn: AsyncConnection, entry: OpenEntry) -> None:
+    """Write the postings of an entry made by `open_entry` (they update the account balances)."""
+    await conn.execute(_INSERT_POSTINGS, list(entry.rows))
 
 
 async def entry_lines(conn: AsyncConnection, entry_id: str) -> tuple[str, list[Posting]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,6 +45,29 @@ async def signed_balances(
         if names is not None:
             query = query.where(ledger_accounts.c.name.in_(list(names)))
     return {row.name: int(row.fen) for row in await conn.execute(query)}
+
+
+def balance_column(
+    fund_code: str | sa.BindParameter[Any], name: str | sa.BindParameter[Any]
+) -> sa.ScalarSelect[Any]:
+    """An account's signed balance as a scalar subquery (NULL while the account does not exist), to
+    read balances within a statement that reads other things too."""
+    return (
+        sa.select(ledger_accounts.c.balance_fen)
+        .where(ledger_accounts.c.fund_code == fund_code, ledger_accounts.c.name == name)
+        .scalar_subquery()
+    )
+
+
+def account_id_column(
+    fund_code: str | sa.BindParameter[Any], name: str | sa.BindParameter[Any]
+) -> sa.ScalarSelect[Any]:
+    """An account's id as a scalar subquery (NULL while it does not exist); see `post_entry(account_ids=)`."""
+    return (
+        sa.select(ledger_accounts.c.id)
+        .where(ledger_accounts.c.fund_code == fund_code, ledger_accounts.c.name == name)
+        .scalar_subquery()
+    )
 
 
 async def balance(conn: AsyncConnection, fund_code: str, name: str, *, for_update: bool = False) -> int:

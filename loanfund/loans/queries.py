@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -129,6 +130,16 @@ def _loan(row: Any, today: date, interest_paid_fen: int) -> Loan:
     )
 
 
+def restated(loan: Loan, today: date, **changes: Any) -> Loan:
+    """The loan with stored fields changed as just written, its status and days past due derived again
+    (what `get_loan` would now read, without reading it)."""
+    changed = dataclasses.replace(loan, **changes)
+    dpd = days_past_due(changed.stored_status, changed.overdue_since, changed.maturity_on, today)
+    return dataclasses.replace(
+        changed, status="overdue" if dpd > 0 else changed.stored_status, days_past_due=dpd
+    )
+
+
 async def _interest_paid(conn: AsyncConnection, loan_ids: list[str]) -> dict[str, int]:
     if not loan_ids:
         return {}
@@ -140,14 +151,30 @@ async def _interest_paid(conn: AsyncConnection, loan_ids: list[str]) -> dict[str
     return {row.loan_id: int(row.fen) for row in await conn.execute(query)}
 
 
-async def get_loan(conn: AsyncConnection, loan_id: str, today: date, *, for_update: bool = False) -> Loan:
-    query = sa.select(loans).where(loans.c.id == loan_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+# Built once (hot paths run them): the compiled forms stay cached, the id is a parameter.
+_BY_ID = sa.select(loans).where(loans.c.id == sa.bindparam("b_id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+# A separate statement from the (locking) read of the loan: one that waited for the lock must still
+# see the repayments committed meanwhile.
+_INTEREST_PAID = sa.select(sa.func.coalesce(sa.func.sum(loan_repayments.c.interest_fen), 0)).where(
+    loan_repayments.c.loan_id == sa.bindparam("b_id")
+)
+
+
+async def lock_loan(conn: AsyncConnection, loan_id: str, today: date) -> Loan:
+    """The loan, its row locked until the transaction ends, for a command that reads the interest paid
+    after the lock itself (see `service.record_repayment`): `interest_paid_fen` is not read here (0)."""
+    row = (await conn.execute(_BY_ID_FOR_UPDATE, {"b_id": loan_id})).first()
     if row is None:
         raise NotFound(f"loan {loan_id} not found")
-    return _loan(row, today, (await _interest_paid(conn, [row.id])).get(row.id, 0))
+    return _loan(row, today, 0)
+
+
+async def get_loan(conn: AsyncConnection, loan_id: str, today: date, *, for_update: bool = False) -> Loan:
+    row = (await conn.execute(_BY_ID_FOR_UPDATE if for_update else _BY_ID, {"b_id": loan_id})).first()
+    if row is None:
+        raise NotFound(f"loan {loan_id} not found")
+    return _loan(row, today, int(await conn.scalar(_INTEREST_PAID, {"b_id": row.id}) or 0))
 
 
 async def find_by_number(conn: AsyncConnection, bank_code: str, loan_number: str) -> str | None:

@@ -8,12 +8,15 @@ Each command locks the loan (or the application) row, so concurrent requests are
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit
+from loanfund import audit, ledger
 from loanfund.agreements import reservations
 from loanfund.applications import queries as application_queries
 from loanfund.applications import service as application_service
@@ -38,7 +41,7 @@ from loanfund.errors import (
 from loanfund.funds.service import fund_policy
 from loanfund.ids import new_id
 from loanfund.loans import queries
-from loanfund.loans.queries import Loan
+from loanfund.loans.queries import Loan, Repayment
 from loanfund.money import Amount
 from loanfund.policy import rate_ceiling_pct
 from loanfund.rates import ReferenceRate
@@ -239,12 +242,69 @@ async def repay(
 
     Principal pays a reported overdue amount first; once none is left the missed instalment is cured.
     """
+    _, repayment = await record_repayment(
+        conn,
+        actor,
+        loan_id,
+        principal_fen=principal_fen,
+        interest_fen=interest_fen,
+        paid_on=paid_on,
+        today=today,
+    )
+    return repayment.id
+
+
+# Built once (every repayment runs them): the SET clause and the values come from the parameters.
+# It returns the interest repaid so far: its statement runs after the loan is locked, so it counts every
+# repayment committed before (a read in the locking statement itself could miss one it waited for).
+_REPAY = (
+    loans.update()
+    .where(
+        loans.c.id == sa.bindparam("b_id"),
+        loans.c.status == "active",
+        loans.c.outstanding_fen == sa.bindparam("b_outstanding_fen"),
+    )
+    .returning(
+        sa.select(sa.func.coalesce(sa.func.sum(loan_repayments.c.interest_fen), 0))
+        .where(loan_repayments.c.loan_id == sa.bindparam("b_id"))
+        .scalar_subquery()
+        .label("interest_paid_fen")
+    )
+)
+_INSERT_REPAYMENT = loan_repayments.insert()
+
+
+async def record_repayment(
+    conn: AsyncConnection,
+    actor: Actor,
+    loan_id: str,
+    *,
+    principal_fen: int,
+    interest_fen: int,
+    paid_on: date,
+    today: date,
+    locked: Loan | None = None,
+    defer_postings: Callable[[ledger.OpenEntry], None] | None = None,
+) -> tuple[Loan, Repayment]:
+    """`repay`, returning the loan as it now stands and the repayment, without reading them again.
+
+    `locked`: the loan as the caller read it with `for_update=True` in this transaction (the API does,
+    to check scope, with `queries.lock_loan`), so that it is not read again; its interest paid is not
+    used. `defer_postings`: takes the ledger entry of the principal repaid, whose postings the caller
+    then writes with `ledger.close_entry` as the last write of the transaction (see
+    `ledger.open_entry`); without it they are written here, last.
+    """
     if principal_fen < 0 or interest_fen < 0:
         raise _invalid("principal", "must not be negative")
     if principal_fen == 0 and interest_fen == 0:
         raise _invalid("principal", "a repayment needs principal or interest above zero")
     _not_future(paid_on, "paid_on", today)
-    loan = await _active_loan(conn, loan_id, today)
+    if locked is not None and locked.id == loan_id:
+        loan = locked
+        if loan.stored_status != "active":
+            raise InvalidState(f"loan {loan_id} is {loan.status}", status=loan.status)
+    else:
+        loan = await _active_loan(conn, loan_id, today)
     if paid_on < loan.disbursed_on:
         raise _invalid("paid_on", f"is before the loan was disbursed ({loan.disbursed_on})")
     if principal_fen > loan.outstanding_fen:
@@ -253,8 +313,12 @@ async def repay(
             principal=Amount(principal_fen),
             outstanding_principal=Amount(loan.outstanding_fen),
         )
+    entry = None
+    audit_entries: list[dict[str, object]] = []  # written in order, in one round trip, below
     if principal_fen:
-        await reservations.reduce_outstanding(
+        # The entry's postings are written last (below): they hold the fund's shared balance rows
+        # until commit.
+        entry = await reservations.reduce_outstanding_open(
             conn,
             actor,
             fund_code=loan.fund_code,
@@ -263,6 +327,7 @@ async def repay(
             on=paid_on,
             reason=f"repayment of loan {loan.loan_number}",
             reference=loan.id,
+            audit_entries=audit_entries,
         )
     outstanding = loan.outstanding_fen - principal_fen
     overdue_principal = max(0, loan.overdue_principal_fen - principal_fen)
@@ -271,45 +336,50 @@ async def repay(
         values["overdue_since"] = None
     if outstanding == 0:
         values.update(status="repaid", repaid_on=paid_on, overdue_since=None)
-    result = await conn.execute(
-        loans.update()
-        .where(
-            loans.c.id == loan.id, loans.c.status == "active", loans.c.outstanding_fen == loan.outstanding_fen
-        )
-        .values(**values)
-    )
-    if result.rowcount != 1:
+    updated = (
+        await conn.execute(_REPAY, {"b_id": loan.id, "b_outstanding_fen": loan.outstanding_fen, **values})
+    ).first()
+    if updated is None:
         raise InvalidState(f"loan {loan.id} changed meanwhile; retry")
-    repayment_id = new_id("rep")
+    repayment = Repayment(
+        id=new_id("rep"),
+        loan_id=loan.id,
+        principal_fen=principal_fen,
+        interest_fen=interest_fen,
+        paid_on=paid_on,
+        outstanding_after_fen=outstanding,
+        created_at=utcnow(),
+        created_by=actor.client_id,
+    )
     await conn.execute(
-        loan_repayments.insert().values(
-            id=repayment_id,
-            loan_id=loan.id,
-            principal_fen=principal_fen,
-            interest_fen=interest_fen,
-            paid_on=paid_on,
-            outstanding_after_fen=outstanding,
-            created_at=utcnow(),
-            created_by=actor.client_id,
+        _INSERT_REPAYMENT, {f.name: getattr(repayment, f.name) for f in dataclasses.fields(repayment)}
+    )
+    audit_entries.append(
+        audit.entry(
+            actor,
+            "loan.repaid" if outstanding == 0 else "loan.repayment",
+            "loan",
+            loan.id,
+            {
+                "repayment_id": repayment.id,
+                "principal_fen": principal_fen,
+                "interest_fen": interest_fen,
+                "paid_on": paid_on.isoformat(),
+                "outstanding_fen": outstanding,
+                "status": "repaid" if outstanding == 0 else loan.status,
+            },
+            region_code=loan.region_code,
         )
     )
-    await audit.record(
-        conn,
-        actor,
-        "loan.repaid" if outstanding == 0 else "loan.repayment",
-        "loan",
-        loan.id,
-        {
-            "repayment_id": repayment_id,
-            "principal_fen": principal_fen,
-            "interest_fen": interest_fen,
-            "paid_on": paid_on.isoformat(),
-            "outstanding_fen": outstanding,
-            "status": "repaid" if outstanding == 0 else loan.status,
-        },
-        region_code=loan.region_code,
-    )
-    return repayment_id
+    await audit.record_all(conn, audit_entries)
+    if entry is not None and defer_postings is not None:
+        defer_postings(entry)
+    elif entry is not None:
+        await ledger.close_entry(conn, entry)
+    stored = {"stored_status" if key == "status" else key: value for key, value in values.items()}
+    interest_paid = int(updated.interest_paid_fen) + interest_fen  # this repayment's row came after
+    now = queries.restated(loan, today, interest_paid_fen=interest_paid, **stored)
+    return now, repayment
 
 
 async def extend(
