@@ -33,7 +33,7 @@ class Settings:
             database_url=normalise_database_url(
                 os.environ.get("LOANFUND_DATABASE_URL", DEFAULT_DATABASE_URL)
             ),
-            pool_size=int(os.environ.get("LOANFUND_DB_POOL_SIZE", "10")),
+            pool_size=int(os.environ.get("LOANFUND_DB_POOL_SIZE", "5")),
             idempotency_claim_timeout_seconds=int(os.environ.get("LOANFUND_IDEMPOTENCY_TIMEOUT", "60")),
             idempotency_retention_days=int(os.environ.get("LOANFUND_IDEMPOTENCY_RETENTION_DAYS", "8")),
         )
