@@ -589,7 +589,7 @@ async def run(args: argparse.Namespace) -> int:
         seeded = await seed(engine, total)
         print(f"seeded in {time.perf_counter() - t0:.1f}s", flush=True)
         app_env = {"LOANFUND_DATABASE_URL": dsn, "LOANFUND_BUSINESS_DATE": TODAY}
-        if args.api_pool_size is not None:  # else the app's default (10, and as many again on demand)
+        if args.api_pool_size is not None:  # else the app's default (5, and as many again on demand)
             app_env["LOANFUND_DB_POOL_SIZE"] = str(args.api_pool_size)
         api = Server("api", ["--factory", "api.app:create_app"], app_env)
         baseline = Server("baseline", ["bench.baseline_app:app"], {"BENCH_DSN": dsn})
