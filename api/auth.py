@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from api.context import RequestContext, invalid_key_error
+from loanfund.clients import REGION_ROLES
 from loanfund.errors import Forbidden, IdempotencyKeyRequired, NotFound
 
 ALL_ROLES = ("admin", "fund_manager", "window", "bank", "auditor")
@@ -39,3 +41,20 @@ def authorize(
         raise invalid_key_error()
     if ctx.method == "POST" and client.role == "bank" and not ctx.has_idempotency_key:
         raise IdempotencyKeyRequired("banks must send an Idempotency-Key header on every POST")
+
+
+@dataclass(frozen=True)
+class ListScope:
+    """The filters that keep a list inside the caller's scope."""
+
+    region_prefix: str | None
+    bank_code: str | None
+    empty: bool  # a bank asked for another bank's items: answer an empty page, never theirs
+
+
+def list_scope(ctx: RequestContext, bank_code: str | None) -> ListScope:
+    client = ctx.client
+    if client.role == "bank":
+        return ListScope(None, client.bank_code, empty=bank_code not in (None, client.bank_code))
+    region = client.region_prefix if client.role in REGION_ROLES else None
+    return ListScope(region, bank_code, empty=False)

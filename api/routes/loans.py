@@ -14,7 +14,7 @@ from litestar import Request, Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from api.auth import authorize
+from api.auth import authorize, list_scope
 from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_limit, decode_cursor, page
@@ -228,16 +228,14 @@ async def list_loans(
     limit = check_limit(limit)
     if status is not None and status not in STATUSES:
         raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
-    client = ctx.client
-    if client.role == "bank":
-        if bank_code is not None and bank_code != client.bank_code:
-            return LoanPage([], None)
-        bank_code = client.bank_code
+    scope = list_scope(ctx, bank_code)
+    if scope.empty:
+        return LoanPage([], None)
     rows = await queries.list_loans(
         ctx.conn,
         business_date(),
-        region_prefix=client.region_prefix if client.role in ("fund_manager", "auditor") else None,
-        bank_code=bank_code,
+        region_prefix=scope.region_prefix,
+        bank_code=scope.bank_code,
         fund_code=fund_code,
         status=status,
         after=decode_cursor(cursor),
