@@ -58,6 +58,8 @@ class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
     guarantee: GuaranteeIn
     jobs_created: int
     applied_on: date
+    # Extension to the contract: the other members of a partnership (合伙经营), registered individuals.
+    partner_borrower_ids: list[str] = msgspec.field(default_factory=list)
 
 
 class ReasonIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -129,6 +131,7 @@ class ApplicationOut(msgspec.Struct):
     eligibility: EligibilityOut
     loan_id: str | None
     history: list[TransitionOut]
+    partner_borrower_ids: list[str]
 
 
 class ApplicationPage(msgspec.Struct):
@@ -207,6 +210,7 @@ async def application_out(
         ),
         loan_id=app.loan_id,
         history=_history(app),
+        partner_borrower_ids=list(app.partner_borrower_ids),
     )
 
 
@@ -234,6 +238,7 @@ async def _prepare(
             collateral_description=guarantee.collateral_description,
             joint_borrower_ids=tuple(guarantee.joint_borrower_ids or ()),
         ),
+        partner_borrower_ids=tuple(body.partner_borrower_ids),
     )
     return request, borrower
 

@@ -30,6 +30,7 @@ class Application:
     guarantor_ids: tuple[str, ...]
     collateral_description: str | None
     joint_borrower_ids: tuple[str, ...]
+    partner_borrower_ids: tuple[str, ...]
     jobs_created: int
     applied_on: date
     policy_edition: str
@@ -74,6 +75,7 @@ def _application(row: Any, guarantor_ids: tuple[str, ...], today: date) -> Appli
         guarantor_ids=guarantor_ids,
         collateral_description=row.collateral_description,
         joint_borrower_ids=tuple(row.joint_borrower_ids),
+        partner_borrower_ids=tuple(row.partner_borrower_ids or ()),
         jobs_created=row.jobs_created,
         applied_on=row.applied_on,
         policy_edition=row.policy_edition,

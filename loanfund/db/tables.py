@@ -331,6 +331,8 @@ applications = sa.Table(
     sa.Column("guarantee_kind", sa.String(12), nullable=False),  # credit | guarantor | collateral | joint
     sa.Column("collateral_description", sa.String(500)),
     sa.Column("joint_borrower_ids", sa.JSON(), nullable=False),
+    # Other members of a partnership application (migration 0005); empty for one borrower.
+    sa.Column("partner_borrower_ids", sa.JSON()),
     sa.Column("jobs_created", sa.Integer(), nullable=False),
     sa.Column("applied_on", sa.Date(), nullable=False),
     sa.Column("policy_edition", sa.String(20), nullable=False),

@@ -101,6 +101,8 @@ class Request:
     guarantee: GuaranteeFacts
     borrower: BorrowerFacts
     history: History = field(default_factory=History)
+    # The other members of a partnership (合伙经营); empty for a borrower applying alone.
+    partners: tuple[BorrowerFacts, ...] = ()
 
 
 def _yuan(fen: int) -> str:
@@ -197,8 +199,10 @@ def check_reemployment_certificate(policy: Policy, borrower: BorrowerFacts, appl
     )
 
 
-def check_amount(policy: Policy, borrower: BorrowerFacts, amount_fen: int) -> Check:
-    if borrower.kind == "individual":
+def check_amount(policy: Policy, borrower: BorrowerFacts, amount_fen: int, members: int = 1) -> Check:
+    if borrower.kind == "individual" and members > 1:
+        cap, what = policies.partnership_cap_fen(policy, members), f"partnership cap for {members} members"
+    elif borrower.kind == "individual":
         cap, what = policy.money("individual_cap"), "individual cap"
     elif not policy.admits("small_firm_cap"):
         return Check("amount_cap", False, f"Small-firm loans are not admitted under {policy.edition}.")
@@ -386,6 +390,26 @@ def check_counter_guarantee(guarantee: GuaranteeFacts) -> Check | None:
     return None
 
 
+def partner_checks(
+    policy: Policy, borrower: BorrowerFacts, partners: tuple[BorrowerFacts, ...], applied_on: date
+) -> list[Check | None]:
+    """Each partner must be eligible as a person on the same rules as the applicant."""
+    if borrower.kind != "individual" or any(partner.kind != "individual" for partner in partners):
+        return [Check("partnership", False, "A partnership is formed by individuals only.")]
+    checks: list[Check | None] = []
+    for number, partner in enumerate(partners, start=2):
+        for check in (
+            check_age(policy, partner, applied_on),
+            check_category(policy, partner),
+            check_reemployment_certificate(policy, partner, applied_on),
+        ):
+            if check is not None:
+                checks.append(
+                    Check(f"partner_{check.rule}", check.passed, f"Member {number}: {check.detail}")
+                )
+    return checks
+
+
 def evaluate(policy: Policy, request: Request) -> Eligibility:
     """Every rule of `policy` for one application; eligible only when every check passed."""
     borrower, history = request.borrower, request.history
@@ -398,7 +422,9 @@ def evaluate(policy: Policy, request: Request) -> Eligibility:
         ]
     else:
         checks += [check_small_firm(policy)]
-    checks.append(check_amount(policy, borrower, request.amount_fen))
+    if request.partners:
+        checks += partner_checks(policy, borrower, request.partners, request.applied_on)
+    checks.append(check_amount(policy, borrower, request.amount_fen, 1 + len(request.partners)))
     if borrower.kind != "individual":
         checks.append(check_new_hires(policy, borrower))
     checks += [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -45,6 +45,8 @@ class ApplicationRequest:
     term_months: int
     applied_on: date
     guarantee: GuaranteeRequest
+    # The other members of a partnership, each a registered individual borrower.
+    partner_borrower_ids: tuple[str, ...] = ()
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -94,6 +96,9 @@ def validate_request(request: ApplicationRequest, today: date) -> None:
             field="applied_on",
         )
     validate_guarantee(request.guarantee, request.borrower_id)
+    _unique(request.partner_borrower_ids, "partner_borrower_ids")
+    if request.borrower_id in request.partner_borrower_ids:
+        raise _invalid("partner_borrower_ids", "must name the other members, not the borrower")
 
 
 def borrower_facts(borrower: Borrower) -> BorrowerFacts:
@@ -169,4 +174,16 @@ async def check(
             conn, borrower.id, today, exclude_application_id=exclude_application_id
         ),
     )
-    return evaluate(policy, facts)
+    return evaluate(policy, replace(facts, partners=await partner_facts(conn, request, region_prefix)))
+
+
+async def partner_facts(
+    conn: AsyncConnection, request: ApplicationRequest, region_prefix: str | None
+) -> tuple[BorrowerFacts, ...]:
+    """The partners as eligibility sees them; each must be a borrower the caller's region can see."""
+    partners = []
+    for partner_id in request.partner_borrower_ids:
+        if not await _borrower_visible(conn, partner_id, region_prefix):
+            raise _invalid("partner_borrower_ids", f"no borrower {partner_id} in your region")
+        partners.append(borrower_facts(await borrower_queries.get_borrower(conn, partner_id)))
+    return tuple(partners)

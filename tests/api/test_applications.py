@@ -243,3 +243,52 @@ async def test_lists_and_pagination(world: World, admin: Api, manager: Api) -> N
     bank = await world.caller("bank", bank="ICBC")
     assert len((await bank.get("/applications")).json()["items"]) == 3
     assert (await bank.get("/applications", {"bank_code": "ABC"})).json()["items"] == []
+
+
+async def test_partnership_cap_and_partner_rules(world: World, admin: Api, manager: Api) -> None:
+    """cn-2020: a partnership may borrow up to 110% of its members' individual caps (2 × 200,000)."""
+    await lending_setup(admin, manager, edition="cn-2020", deposit="2000000")
+    window = await world.caller("window", region="2301")
+    applicant = await register_person(window, seq="11")
+    partner = await register_person(window, seq="12", female=True)
+    too_old = await register_person(window, birth="19600101", seq="13")
+
+    over = await window.post(
+        "/applications",
+        application_body(applicant["id"], amount="440000.01", partner_borrower_ids=[partner["id"]]),
+    )
+    body = assert_problem(over, 422, "ineligible")
+    failed = [c for c in body["checks"] if not c["passed"]]
+    assert [c["rule"] for c in failed] == ["amount_cap"]
+    assert "partnership cap for 2 members of 440000.00" in failed[0]["detail"]
+
+    old = await window.post(
+        "/applications",
+        application_body(applicant["id"], amount="300000", partner_borrower_ids=[too_old["id"]]),
+    )
+    body = assert_problem(old, 422, "ineligible")
+    assert [c["rule"] for c in body["checks"] if not c["passed"]] == ["partner_age"]
+
+    for bad in ([applicant["id"]], [partner["id"], partner["id"]], ["bor_nobody"]):
+        response = await window.post(
+            "/applications", application_body(applicant["id"], amount="300000", partner_borrower_ids=bad)
+        )
+        problem = assert_problem(response, 422, "validation_error")
+        assert problem["errors"][0]["field"] == "partner_borrower_ids"
+    assert (await window.get("/applications")).json()["items"] == []
+
+    app = await submit(window, applicant["id"], amount="440000", partner_borrower_ids=[partner["id"]])
+    assert app["partner_borrower_ids"] == [partner["id"]]
+    assert [c["rule"] for c in app["eligibility"]["checks"] if c["rule"].startswith("partner_")] == [
+        "partner_age",
+        "partner_category",
+    ]
+    alone = await register_person(window, seq="14")
+    assert_problem(
+        await window.post("/applications", application_body(alone["id"], amount="200000.01")),
+        422,
+        "ineligible",
+    )
+    approved = await manager.post(f"/applications/{app['id']}/approve")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["guarantee"]["amount"] == "440000.00"

@@ -321,3 +321,26 @@ def test_fund_overrides_change_the_rules() -> None:
     assert not check(run("cn-2002", old, overrides={"borrower_max_age": 45}), "age")[0]
     no_cert = run("cn-2002", person(), overrides={"laid_off_certificate_required": False})
     assert "reemployment_certificate" not in {c.rule for c in no_cert.checks}
+
+
+def test_cn2002_partnership_scales_with_members_and_checks_each_partner() -> None:
+    """cn-2002: "partnerships scale with members" — 20,000 per member; every member must qualify."""
+    policy = resolve_policy("cn-2002", {})
+    holder = person(certificates=(certificate(2004),))
+    partner = person(date(1975, 3, 3), "female", certificates=(certificate(2004),))
+    base = Request(60_000_00, 12, date(2004, 7, 2), COLLATERAL, holder)
+
+    three = evaluate(policy, replace(base, partners=(partner, partner)))
+    assert three.eligible, [c for c in three.checks if not c.passed]
+    over = evaluate(policy, replace(base, amount_fen=60_000_01, partners=(partner, partner)))
+    assert [c.rule for c in over.checks if not c.passed] == ["amount_cap"]
+    alone = evaluate(policy, replace(base, amount_fen=20_000_01))
+    assert [c.rule for c in alone.checks if not c.passed] == ["amount_cap"]
+
+    uninspected = person(certificates=(certificate(2003),))
+    refused = evaluate(policy, replace(base, partners=(partner, uninspected)))
+    failed = [c for c in refused.checks if not c.passed]
+    assert [c.rule for c in failed] == ["partner_reemployment_certificate"]
+    assert failed[0].detail.startswith("Member 3: ")
+    with_firm = evaluate(policy, replace(base, partners=(firm(10, 5),)))
+    assert "partnership" in [c.rule for c in with_firm.checks if not c.passed]
