@@ -316,7 +316,10 @@ async def list_applications(
         limit=limit + 1,
     )
     items, next_cursor = page(rows, limit, lambda row: row.id)
-    return ApplicationPage([await application_out(ctx, row) for row in items], next_cursor)
+    people = await borrower_queries.get_borrowers(ctx.conn, [row.borrower_id for row in items])
+    return ApplicationPage(
+        [await application_out(ctx, row, people[row.borrower_id]) for row in items], next_cursor
+    )
 
 
 @get("/applications/{application_id:str}")

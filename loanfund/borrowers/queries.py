@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -98,6 +99,14 @@ async def get_borrower(conn: AsyncConnection, borrower_id: str) -> Borrower:
     if row is None:
         raise NotFound(f"borrower {borrower_id} not found")
     return _borrower(row)
+
+
+async def get_borrowers(conn: AsyncConnection, borrower_ids: Sequence[str]) -> dict[str, Borrower]:
+    """Many borrowers in one statement (lists show each item's borrower)."""
+    if not borrower_ids:
+        return {}
+    rows = await conn.execute(sa.select(borrowers).where(borrowers.c.id.in_(sorted(set(borrower_ids)))))
+    return {row.id: _borrower(row) for row in rows}
 
 
 async def find_by_number(conn: AsyncConnection, kind: str, number: str) -> Borrower | None:
