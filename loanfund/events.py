@@ -6,7 +6,7 @@ of a change that rolled back, nor misses one that committed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,30 @@ from loanfund.db.tables import events
 _INSERT = events.insert()
 
 
+def row(
+    type: str,
+    *,
+    fund_code: str | None,
+    region_code: str | None,
+    bank_code: str | None,
+    data: Mapping[str, Any],
+) -> dict[str, Any]:
+    """An event as `write_all` writes it (see `loanfund.uow.Tx.emit`)."""
+    return {
+        "occurred_at": utcnow(),
+        "type": type,
+        "fund_code": fund_code,
+        "region_code": region_code,
+        "bank_code": bank_code,
+        "data": dict(data),
+    }
+
+
+async def write_all(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(_INSERT, list(rows))
+
+
 async def emit(
     conn: AsyncConnection,
     type: str,
@@ -29,16 +53,8 @@ async def emit(
     bank_code: str | None,
     data: Mapping[str, Any],
 ) -> None:
-    await conn.execute(
-        _INSERT,
-        {
-            "occurred_at": utcnow(),
-            "type": type,
-            "fund_code": fund_code,
-            "region_code": region_code,
-            "bank_code": bank_code,
-            "data": dict(data),
-        },
+    await write_all(
+        conn, [row(type, fund_code=fund_code, region_code=region_code, bank_code=bank_code, data=data)]
     )
 
 

@@ -21,6 +21,7 @@ from loanfund.db.tables import journal_entries, ledger_accounts, postings
 from loanfund.errors import InvalidState, NotFound, UnbalancedEntry
 from loanfund.ids import new_id
 from loanfund.ledger.accounts import check_name
+from loanfund.uow import Tx
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,45 @@ async def close_entry(conn: AsyncConnection, entry: OpenEntry) -> None:
     await conn.execute(_INSERT_POSTINGS, list(entry.rows))
 
 
+async def post(
+    tx: Tx,
+    *,
+    fund_code: str,
+    entry_date: date,
+    kind: str,
+    description: str,
+    lines: Sequence[Posting],
+    reference: str | None = None,
+    reverses_entry_id: str | None = None,
+    known_account_ids: Mapping[str, int | None] | None = None,
+    last: bool = False,
+) -> str:
+    """Write one balanced entry in the unit of work; returns its id.
+
+    With `last=True` the entry row is written now and its postings when the transaction commits,
+    after every other write (see `loanfund.uow`): for entries on balance rows that many concurrent
+    requests post to. `known_account_ids`: ids of the fund's accounts already read in this
+    transaction (e.g. with `account_id_column`); when they cover every line they are not read again.
+    """
+    entry = await open_entry(
+        tx.conn,
+        fund_code=fund_code,
+        entry_date=entry_date,
+        kind=kind,
+        description=description,
+        lines=lines,
+        actor=tx.actor,
+        reference=reference,
+        reverses_entry_id=reverses_entry_id,
+        known_account_ids=known_account_ids,
+    )
+    if last:
+        tx.post_last(entry)
+    else:
+        await close_entry(tx.conn, entry)
+    return entry.entry_id
+
+
 async def entry_lines(conn: AsyncConnection, entry_id: str) -> tuple[str, list[Posting]]:
     query = (
         sa.select(journal_entries.c.fund_code, ledger_accounts.c.name, postings.c.amount_fen)
@@ -214,3 +254,8 @@ async def reverse_entry(
         actor=actor,
         reverses_entry_id=entry_id,
     )
+
+
+async def reverse(tx: Tx, entry_id: str, *, entry_date: date, reason: str) -> str:
+    """`reverse_entry` in the unit of work."""
+    return await reverse_entry(tx.conn, entry_id, entry_date=entry_date, reason=reason, actor=tx.actor)
