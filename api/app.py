@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.context import UnitOfWorkMiddleware, request_context
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
-from api.routes import admin, agreements, applications, borrowers, events, funds, loans
+from api.routes import admin, agreements, applications, borrowers, events, fund_ledger, funds, loans, money_in
 from loanfund import policy
 from loanfund.config import Settings
 from loanfund.db import create_engine
@@ -64,6 +64,8 @@ def create_app(
         path=API_PREFIX,
         route_handlers=[
             funds.router,
+            money_in.router,
+            fund_ledger.router,
             agreements.router,
             borrowers.router,
             applications.router,

@@ -12,7 +12,7 @@ import msgspec.inspect
 from litestar import Request
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 
-from loanfund.errors import MalformedRequest, UnknownField, ValidationFailed
+from loanfund.errors import MalformedRequest, UnknownField, invalid
 
 T = TypeVar("T")
 
@@ -105,7 +105,7 @@ async def decode_body(request: Request[Any, Any, Any], body_type: type[T]) -> T:
             field = _field(f"{at.group('path') if at else ''}.{match.group('name')}")
             raise UnknownField(f"unknown field `{match.group('name')}`", field=field) from None
         field, readable = _translate(message)
-        raise ValidationFailed([{"field": field, "message": readable}]) from None
+        raise invalid(field, readable) from None
     except msgspec.DecodeError as exc:
         raise MalformedRequest(f"the body is not valid JSON: {exc}") from None
 

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from loanfund import clients
+from loanfund import clients, uow
 from loanfund.audit import Actor
 from loanfund.config import Settings
 from loanfund.db import create_engine
@@ -27,10 +27,9 @@ def _settings() -> Settings:
 async def _add_client(args: argparse.Namespace) -> int:
     engine = create_engine(_settings().database_url)
     try:
-        async with engine.begin() as conn:
+        async with uow.transaction(engine, CLI_ACTOR) as tx:
             client, token = await clients.add_client(
-                conn,
-                CLI_ACTOR,
+                tx,
                 role=args.role,
                 name=args.name,
                 region_prefix=args.region,
@@ -68,8 +67,8 @@ async def _list_clients(args: argparse.Namespace) -> int:
 async def _revoke_client(args: argparse.Namespace) -> int:
     engine = create_engine(_settings().database_url)
     try:
-        async with engine.begin() as conn:
-            await clients.revoke_client(conn, CLI_ACTOR, args.client_id)
+        async with uow.transaction(engine, CLI_ACTOR) as tx:
+            await clients.revoke_client(tx, args.client_id)
     finally:
         await engine.dispose()
     print(json.dumps({"client_id": args.client_id, "revoked": True}))

@@ -1,5 +1,7 @@
 """One unit of work per API request: authenticate, claim the idempotency key, run the handler in a
-transaction, and commit the effect together with the stored response — or roll it all back.
+`loanfund.uow.Tx`, and commit the effect together with the stored response — or roll it all back.
+The handlers' services write through the Tx; committing it writes their deferred parts (audit, events,
+the hot postings) after the stored response, so nothing here writes to the ledger or the audit log.
 
 Refused requests (4xx) change nothing: their transaction rolls back, and only the response is kept
 for the idempotency key. Server errors (5xx) release the key so that a retry runs again.
@@ -9,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import msgspec
@@ -18,8 +20,8 @@ from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.errors import PROBLEM_MEDIA_TYPE, problem_body
-from loanfund import clients, idempotency, ledger
+from api.errors import INTERNAL_ERROR, PROBLEM_MEDIA_TYPE, problem_body
+from loanfund import clients, idempotency, uow
 from loanfund.audit import Actor
 from loanfund.clients import Client
 from loanfund.config import Settings
@@ -36,25 +38,19 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 class RequestContext:
     conn: AsyncConnection
     client: Client
+    # The request's unit of work: services write through it, the middleware commits it.
+    tx: uow.Tx
     request_id: str
     method: str
     has_idempotency_key: bool
     # A malformed Idempotency-Key is refused (400) by `api.auth.authorize`, after scope (404) and role
     # (403) as the contract orders refusals; the middleware refuses it too if a handler did not.
     idempotency_key_invalid: bool = False
-    # Ledger entries whose postings are written just before the commit (see `close_before_commit`).
-    open_entries: list[ledger.OpenEntry] = field(default_factory=list)
 
     @property
-    def actor(self) -> Actor:
-        return Actor(self.client.id, self.request_id)
-
-    def close_before_commit(self, entry: ledger.OpenEntry) -> None:
-        """Write the entry's postings as the last statement before the commit, after the response is
-        stored for the idempotency key: postings hold balance rows that every request of the fund
-        needs (`memo:commitments`) until the commit, so they are written as late as possible. If
-        the request fails they are never written, and its whole transaction rolls back."""
-        self.open_entries.append(entry)
+    def today(self) -> date:
+        """The business date, fixed when the request starts."""
+        return self.tx.today
 
 
 def request_context(request: Request[Any, Any, Any]) -> RequestContext:
@@ -170,6 +166,7 @@ class UnitOfWorkMiddleware:
             if autocommit:
                 autocommit = await _end_autocommit(conn)
 
+            actor = Actor(client.id, request_id)
             ctx = RequestContext(
                 conn=conn,
                 client=client,
@@ -177,36 +174,36 @@ class UnitOfWorkMiddleware:
                 method=method,
                 has_idempotency_key=key is not None,
                 idempotency_key_invalid=key_invalid,
+                tx=uow.begin(conn, actor),
             )
             scope.setdefault("state", {})["loanfund_ctx"] = ctx
             status, headers, response_body = await self._run(scope, replay_receive, conn)
+            tx = ctx.tx
             if key_invalid and status < 400:
-                await conn.rollback()
+                await tx.rollback()
                 await _send_problem(send, invalid_key_error(), request_id)
                 return
             headers.append((b"x-request-id", request_id.encode()))
             try:
                 if method in READ_METHODS or status >= 400:
-                    await conn.rollback()
+                    await tx.rollback()
                     if claim is not None:
                         await self._settle_refused(conn, claim, status, headers, response_body)
                 elif claim is not None and not await idempotency.complete(
                     conn, claim, _stored(status, headers, response_body)
                 ):
                     # A retry took the claim over after the timeout; its effect is the one that counts.
-                    await conn.rollback()
+                    await tx.rollback()
                     taken = RequestInProgress(
                         "this request's key was taken over by a retry; nothing was changed"
                     )
                     await _send_problem(send, taken, request_id)
                     return
                 else:
-                    for entry in ctx.open_entries:
-                        await ledger.close_entry(conn, entry)
-                    await conn.commit()
+                    await tx.commit()
             except Exception:
                 log.exception("commit failed for %s %s", method, scope["path"])
-                await conn.rollback()
+                await tx.rollback()
                 if claim is not None:
                     await idempotency.release(conn, claim)
                     await conn.commit()
@@ -272,11 +269,4 @@ def _stored(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> ide
 
 
 def _internal_error(request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    body = {
-        "type": "urn:loanfund:problem:internal_error",
-        "title": "Internal error",
-        "status": 500,
-        "detail": "The server failed; nothing was changed. The error is logged.",
-        "code": "internal_error",
-    }
-    return 500, [(b"content-type", PROBLEM_MEDIA_TYPE.encode())], msgspec.json.encode(body)
+    return 500, [(b"content-type", PROBLEM_MEDIA_TYPE.encode())], msgspec.json.encode(INTERNAL_ERROR)

@@ -33,14 +33,31 @@ STATUS_BY_CODE = {
     "rate_above_ceiling": 422,
     "overpayment": 422,
     "idempotency_key_reused": 422,
+    # State and business refusals.
+    "invalid_state": 409,
+    "duplicate": 409,
+    "request_in_progress": 409,
+    "no_agreement": 409,
+    "agreement_suspended": 409,
+    "leverage_exceeded": 409,
+    "insufficient_fund_cash": 409,
+    "insufficient_deposit": 409,
+    "guarantor_limit_exceeded": 409,
+    "not_approved": 409,
+    "guarantee_lapsed": 409,
+    "extension_not_allowed": 409,
+    "claim_too_early": 409,
+    "missing_reference_rate": 409,
+    "period_not_closed": 409,
+    "insufficient_subsidy_budget": 409,
 }
-# Every other code is a state or business refusal: 409.
+# Every code of `loanfund.errors` has its status here (tests/unit/test_error_codes.py checks it).
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 def status_for(code: str) -> int:
-    return STATUS_BY_CODE.get(code, 409)
+    return STATUS_BY_CODE[code]
 
 
 def _jsonable(value: Any) -> Any:
@@ -131,16 +148,15 @@ def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
     )
 
 
+INTERNAL_ERROR: dict[str, Any] = {
+    "type": "urn:loanfund:problem:internal_error",
+    "title": "Internal error",
+    "status": 500,
+    "detail": "The server failed; nothing was changed. The error is logged.",
+    "code": "internal_error",
+}
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return Response(
-        {
-            "type": "urn:loanfund:problem:internal_error",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "The server failed; nothing was changed. The error is logged.",
-            "code": "internal_error",
-        },
-        status_code=500,
-        media_type=PROBLEM_MEDIA_TYPE,
-    )
+    return Response(INTERNAL_ERROR, status_code=500, media_type=PROBLEM_MEDIA_TYPE)

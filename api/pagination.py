@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from loanfund.errors import ValidationFailed
+from loanfund.errors import invalid
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -18,7 +18,7 @@ def check_limit(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed([{"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"}])
+        raise invalid("limit", f"must be between 1 and {MAX_LIMIT}")
     return limit
 
 
@@ -32,7 +32,7 @@ def decode_cursor(cursor: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = ""
     if not decoded or encode_cursor(decoded) != cursor:
-        raise ValidationFailed([{"field": "cursor", "message": "is not a cursor this server gave out"}])
+        raise invalid("cursor", "is not a cursor this server gave out")
     return decoded
 
 

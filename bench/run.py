@@ -150,7 +150,7 @@ class Seed:
 
 async def seed(engine: AsyncEngine, count: int) -> Seed:
     """Everything the phases need, through the library, in a few transactions."""
-    from loanfund import banks, clients
+    from loanfund import banks, clients, uow
     from loanfund.agreements import service as agreements_service
     from loanfund.applications import service as application_service
     from loanfund.audit import Actor
@@ -164,13 +164,12 @@ async def seed(engine: AsyncEngine, count: int) -> Seed:
     per_bank = -(-count // len(BANKS))
     # Reserved at 50,000 each and the multiple 5: deposit a fifth of what a bank takes, plus a margin.
     deposit_fen = (per_bank * APPLICATION_YUAN * 100) // 5 + 10_000_000
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, setup, today) as tx:
         await funds_service.create_fund(
-            conn, setup, code=FUND, name="Bench fund", region_code=REGION, policy_edition="cn-2020"
+            tx, code=FUND, name="Bench fund", region_code=REGION, policy_edition="cn-2020"
         )
         await funds_service.record_contribution(
-            conn,
-            setup,
+            tx,
             fund_code=FUND,
             source="central",
             amount_fen=deposit_fen * len(BANKS),
@@ -179,10 +178,9 @@ async def seed(engine: AsyncEngine, count: int) -> Seed:
         )
         bank_tokens = {}
         for bank in BANKS:
-            await banks.create_bank(conn, setup, code=bank, name=f"Bank {bank}")
+            await banks.create_bank(tx, code=bank, name=f"Bank {bank}")
             agreement_id = await agreements_service.create_agreement(
-                conn,
-                setup,
+                tx,
                 fund_code=FUND,
                 bank_code=bank,
                 leverage_multiple=Decimal(5),
@@ -193,21 +191,18 @@ async def seed(engine: AsyncEngine, count: int) -> Seed:
                 effective_to=None,
             )
             await agreements_service.deposit(
-                conn,
-                setup,
+                tx,
                 agreement_id,
                 amount_fen=deposit_fen,
                 deposited_on=date(2026, 2, 1),
                 reference=f"bench-deposit-{bank}",
             )
             _, bank_tokens[bank] = await clients.add_client(
-                conn, setup, role="bank", name=f"bench bank {bank}", bank_code=bank
+                tx, role="bank", name=f"bench bank {bank}", bank_code=bank
             )
-        window, _ = await clients.add_client(
-            conn, setup, role="window", name="bench window", region_prefix="2301"
-        )
+        window, _ = await clients.add_client(tx, role="window", name="bench window", region_prefix="2301")
         _, manager_token = await clients.add_client(
-            conn, setup, role="fund_manager", name="bench manager", region_prefix="2301"
+            tx, role="fund_manager", name="bench manager", region_prefix="2301"
         )
 
     submitter = Actor(client_id=window.id, request_id="bench-seed")
@@ -215,11 +210,11 @@ async def seed(engine: AsyncEngine, count: int) -> Seed:
 
     async def submit_batch(indexes: range) -> list[tuple[str, str]]:
         made = []
-        async with engine.begin() as conn:
+        async with uow.transaction(engine, submitter, today) as tx:
+            conn = tx.conn
             for i in indexes:
                 borrower_id = await borrower_service.register_individual(
-                    conn,
-                    submitter,
+                    tx,
                     id_number=ids[i],
                     name=f"Borrower {i}",
                     phone=None,
@@ -228,7 +223,6 @@ async def seed(engine: AsyncEngine, count: int) -> Seed:
                     credit_community=False,
                     syb_trained=False,
                     region_code=REGION,
-                    today=today,
                 )
                 borrower = await borrower_queries.get_borrower(conn, borrower_id)
                 bank = BANKS[i % len(BANKS)]
@@ -242,15 +236,13 @@ async def seed(engine: AsyncEngine, count: int) -> Seed:
                     guarantee=GuaranteeRequest(kind="collateral", collateral_description="shop equipment"),
                 )
                 application_id, _ = await application_service.submit(
-                    conn,
-                    submitter,
+                    tx,
                     request,
                     borrower=borrower,
                     purpose="a noodle shop",
                     micro_profit=True,
                     jobs_created=2,
                     region_prefix="2301",
-                    today=today,
                 )
                 made.append((application_id, bank))
         return made

@@ -9,24 +9,24 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit
-from loanfund.audit import Actor
 from loanfund.clock import utcnow
 from loanfund.db.tables import banks
-from loanfund.errors import Duplicate, NotFound, ValidationFailed
+from loanfund.errors import Duplicate, NotFound, invalid
+from loanfund.uow import Tx
 
 BANK_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
-async def create_bank(conn: AsyncConnection, actor: Actor, *, code: str, name: str) -> None:
+async def create_bank(tx: Tx, *, code: str, name: str) -> None:
+    conn = tx.conn
     if not BANK_CODE_RE.fullmatch(code):
-        raise ValidationFailed([{"field": "code", "message": "1–32 letters, digits, '-' or '_'"}])
+        raise invalid("code", "1–32 letters, digits, '-' or '_'")
     if not name.strip():
-        raise ValidationFailed([{"field": "name", "message": "must not be empty"}])
+        raise invalid("name", "must not be empty")
     if await conn.scalar(sa.select(banks.c.code).where(banks.c.code == code)) is not None:
         raise Duplicate(f"bank {code} already exists", code=code)
     await conn.execute(banks.insert().values(code=code, name=name, created_at=utcnow()))
-    await audit.record(conn, actor, "bank.created", "bank", code, {"name": name})
+    tx.audit("bank.created", "bank", code, {"name": name})
 
 
 async def get_bank(conn: AsyncConnection, code: str) -> Row[Any]:

@@ -9,20 +9,30 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit
 from loanfund.audit import Actor
 from loanfund.clock import utcnow
 from loanfund.db.tables import banks, clients
-from loanfund.errors import NotFound, ValidationFailed
+from loanfund.errors import NotFound, invalid
 from loanfund.ids import new_id
+from loanfund.uow import Tx
 
-ROLES = ("admin", "fund_manager", "window", "bank", "auditor")
-REGION_ROLES = ("fund_manager", "window", "auditor")
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    FUND_MANAGER = "fund_manager"
+    WINDOW = "window"
+    BANK = "bank"
+    AUDITOR = "auditor"
+
+
+ROLES = tuple(Role)
+REGION_ROLES = (Role.FUND_MANAGER, Role.WINDOW, Role.AUDITOR)
 
 
 @dataclass(frozen=True)
@@ -56,13 +66,8 @@ def _client(row: Any) -> Client:
     )
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])
-
-
 async def add_client(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     role: str,
     name: str,
@@ -70,22 +75,23 @@ async def add_client(
     bank_code: str | None = None,
 ) -> tuple[Client, str]:
     """Create a client; returns it and its token, which is never stored or shown again."""
+    conn = tx.conn
     if role not in ROLES:
-        raise _invalid("role", f"must be one of {', '.join(ROLES)}")
+        raise invalid("role", f"must be one of {', '.join(ROLES)}")
     if not name.strip():
-        raise _invalid("name", "must not be empty")
+        raise invalid("name", "must not be empty")
     if role in REGION_ROLES:
         if region_prefix is None or not re.fullmatch(r"[0-9]{1,6}", region_prefix):
-            raise _invalid("region_prefix", f"a {role} needs a region-code prefix of 1–6 digits")
+            raise invalid("region_prefix", f"a {role} needs a region-code prefix of 1–6 digits")
     elif region_prefix is not None:
-        raise _invalid("region_prefix", f"a {role} has no region scope")
+        raise invalid("region_prefix", f"a {role} has no region scope")
     if role == "bank":
         if bank_code is None:
-            raise _invalid("bank_code", "a bank client needs the code of its bank")
+            raise invalid("bank_code", "a bank client needs the code of its bank")
         if await conn.scalar(sa.select(banks.c.code).where(banks.c.code == bank_code)) is None:
-            raise _invalid("bank_code", f"no bank with code {bank_code}")
+            raise invalid("bank_code", f"no bank with code {bank_code}")
     elif bank_code is not None:
-        raise _invalid("bank_code", f"a {role} is not tied to a bank")
+        raise invalid("bank_code", f"a {role} is not tied to a bank")
     token = "lf_" + secrets.token_urlsafe(32)
     client = Client(new_id("cli"), name, role, region_prefix, bank_code)
     await conn.execute(
@@ -99,9 +105,7 @@ async def add_client(
             created_at=utcnow(),
         )
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "client.added",
         "client",
         client.id,
@@ -134,7 +138,8 @@ async def list_clients(
     return [(_client(row), row) for row in rows]
 
 
-async def revoke_client(conn: AsyncConnection, actor: Actor, client_id: str) -> None:
+async def revoke_client(tx: Tx, client_id: str) -> None:
+    conn = tx.conn
     result = await conn.execute(
         clients.update()
         .where(clients.c.id == client_id, clients.c.revoked_at.is_(None))
@@ -145,4 +150,4 @@ async def revoke_client(conn: AsyncConnection, actor: Actor, client_id: str) -> 
         if exists is None:
             raise NotFound(f"client {client_id} not found")
         return
-    await audit.record(conn, actor, "client.revoked", "client", client_id, {})
+    tx.audit("client.revoked", "client", client_id, {})

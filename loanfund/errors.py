@@ -29,6 +29,11 @@ class ValidationFailed(LoanfundError):
         self.errors = errors
 
 
+def invalid(field: str, message: str) -> ValidationFailed:
+    """The refusal of one field's value: `raise invalid("amount", "must be more than zero")`."""
+    return ValidationFailed([{"field": field, "message": message}])
+
+
 class InvalidAmount(ValidationFailed):
     def __init__(self, field: str, message: str) -> None:
         super().__init__([{"field": field, "message": message}])

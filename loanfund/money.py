@@ -16,6 +16,9 @@ from moneyed import Money
 
 from loanfund.errors import InvalidAmount
 
+# An amount in integer fen (分), the unit every amount is stored and computed in; never a float.
+Fen = int
+
 CURRENCY = "CNY"
 FEN_PER_YUAN = 100
 # 13 integer digits: up to 9,999,999,999,999.99 yuan, far beyond any fund and well inside int64 fen.

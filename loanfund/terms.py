@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 from datetime import date
 
-from loanfund.errors import ValidationFailed
+from loanfund.errors import invalid
 
 __all__ = ["add_months", "days_between", "term_months"]
 
@@ -36,7 +36,7 @@ def term_months(disbursed_on: date, maturity_on: date) -> int:
     2023-01-10 → 2025-01-10 is 24, → 2025-01-11 is 25; 2023-01-31 → 2023-02-28 is 1, → 2023-03-01 is 2.
     """
     if maturity_on <= disbursed_on:
-        raise ValidationFailed([{"field": "maturity_on", "message": "must be after disbursed_on"}])
+        raise invalid("maturity_on", "must be after disbursed_on")
     months = (maturity_on.year - disbursed_on.year) * 12 + (maturity_on.month - disbursed_on.month)
     # `months` lands in maturity's own month, so it is either enough or one short, never one too many.
     if add_months(disbursed_on, months) < maturity_on:

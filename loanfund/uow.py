@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -29,8 +29,15 @@ from loanfund import events as event_feed
 from loanfund.audit import Actor
 from loanfund.clock import business_date
 
-if TYPE_CHECKING:
-    from loanfund.ledger.entries import OpenEntry
+
+@dataclass(frozen=True)
+class OpenEntry:
+    """A journal entry whose row is written and whose postings wait for the commit
+    (`loanfund.ledger.post(last=True)`)."""
+
+    entry_id: str
+    fund_code: str
+    rows: tuple[dict[str, object], ...]
 
 
 @dataclass
@@ -77,17 +84,20 @@ class Tx:
     def post_last(self, entry: OpenEntry) -> None:
         self._last_postings.append(entry)
 
+    async def settle(self) -> None:
+        """Write the deferred postings now, so that the balances read next include them. Services that
+        read balances call it first; in a transaction of one hot change there is nothing to write."""
+        entries, self._last_postings = self._last_postings, []
+        for entry in entries:
+            await _write_postings(self.conn, entry)
+
     async def flush(self) -> None:
         """Write everything deferred so far: audit records, events, then the last postings."""
-        from loanfund.ledger.entries import close_entry
-
         records, self._audit = self._audit, []
         await audit_log.record_all(self.conn, records)
         rows, self._events = self._events, []
         await event_feed.write_all(self.conn, rows)
-        entries, self._last_postings = self._last_postings, []
-        for entry in entries:
-            await close_entry(self.conn, entry)
+        await self.settle()
 
     async def commit(self) -> None:
         await self.flush()
@@ -98,6 +108,12 @@ class Tx:
         self._events.clear()
         self._last_postings.clear()
         await self.conn.rollback()
+
+
+async def _write_postings(conn: AsyncConnection, entry: OpenEntry) -> None:
+    from loanfund.ledger.entries import write_postings  # the ledger builds on this module
+
+    await write_postings(conn, entry)
 
 
 def begin(conn: AsyncConnection, actor: Actor, today: date | None = None) -> Tx:

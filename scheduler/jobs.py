@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loanfund import idempotency
+from loanfund import idempotency, uow
 from loanfund.agreements import reservations
 from loanfund.audit import Actor
-from loanfund.clock import business_date, utcnow
+from loanfund.clock import utcnow
 from loanfund.config import Settings
 
 log = logging.getLogger("loanfund.scheduler")
@@ -27,8 +27,7 @@ async def purge_idempotency_keys(engine: AsyncEngine, settings: Settings) -> int
 
 async def lapse_reservations(engine: AsyncEngine, settings: Settings) -> int:
     """Let guarantee reservations past their last day lapse: status and ledger catch up with the reads."""
-    today = business_date()
-    async with engine.begin() as conn:
-        lapsed = await reservations.lapse_expired(conn, Actor.system("lapse_reservations"), today=today)
-    log.info("lapsed %d guarantee reservations that expired before %s", lapsed, today.isoformat())
+    async with uow.transaction(engine, Actor.system("lapse_reservations")) as tx:
+        lapsed = await reservations.lapse_expired(tx)
+    log.info("lapsed %d guarantee reservations that expired before %s", lapsed, tx.today.isoformat())
     return lapsed

@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from litestar.testing import AsyncTestClient
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loanfund import banks, clients
+from loanfund import banks, clients, uow
 from loanfund.agreements import service as agreements_service
 from loanfund.audit import Actor
 from loanfund.errors import NotFound
@@ -74,15 +74,15 @@ class World:
     ) -> Api:
         if role in ("fund_manager", "window", "auditor") and region is None:
             region = "2301"
-        async with self.engine.begin() as conn:
+        async with uow.transaction(self.engine, SETUP) as tx:
+            conn = tx.conn
             if bank is not None and role == "bank":
                 try:
                     await banks.get_bank(conn, bank)
                 except NotFound:
-                    await banks.create_bank(conn, SETUP, code=bank, name=f"Bank {bank}")
+                    await banks.create_bank(tx, code=bank, name=f"Bank {bank}")
             _, token = await clients.add_client(
-                conn,
-                SETUP,
+                tx,
                 role=role,
                 name=name or f"{role}-{uuid.uuid4().hex[:6]}",
                 region_prefix=region,
@@ -177,7 +177,7 @@ async def make_deposit(
 
 
 async def library_pair(
-    conn: AsyncConnection,
+    tx: uow.Tx,
     *,
     fund: str = "HRB",
     bank: str = "ICBC",
@@ -190,18 +190,18 @@ async def library_pair(
     effective_to: date | None = None,
 ) -> str:
     """A fund with cash, a bank and an agreement with a deposit, made through the library."""
+    conn = tx.conn
     if not await funds_queries.fund_exists(conn, fund):
         await funds_service.create_fund(
-            conn, SETUP, code=fund, name=f"Fund {fund}", region_code=region, policy_edition=edition
+            tx, code=fund, name=f"Fund {fund}", region_code=region, policy_edition=edition
         )
     try:
         await banks.get_bank(conn, bank)
     except NotFound:
-        await banks.create_bank(conn, SETUP, code=bank, name=f"Bank {bank}")
+        await banks.create_bank(tx, code=bank, name=f"Bank {bank}")
     if cash_fen:
         await funds_service.record_contribution(
-            conn,
-            SETUP,
+            tx,
             fund_code=fund,
             source="central",
             amount_fen=cash_fen,
@@ -209,8 +209,7 @@ async def library_pair(
             reference="C-setup",
         )
     agreement_id = await agreements_service.create_agreement(
-        conn,
-        SETUP,
+        tx,
         fund_code=fund,
         bank_code=bank,
         leverage_multiple=multiple,
@@ -222,8 +221,7 @@ async def library_pair(
     )
     if deposit_fen:
         await agreements_service.deposit(
-            conn,
-            SETUP,
+            tx,
             agreement_id,
             amount_fen=deposit_fen,
             deposited_on=effective_from,

@@ -16,8 +16,7 @@ from api.context import RequestContext
 from api.pagination import check_limit, decode_cursor, page
 from api.types import Pct, Text
 from loanfund import audit, banks, clients
-from loanfund.clock import business_date
-from loanfund.errors import ValidationFailed
+from loanfund.errors import invalid
 from loanfund.money import format_pct, parse_pct
 from loanfund.rates import KINDS
 from loanfund.rates import store as rate_store
@@ -114,7 +113,7 @@ class AuditPage(msgspec.Struct):
 async def create_bank(ctx: Ctx, request: Request[Any, Any, Any]) -> BankOut:
     authorize(ctx, ("admin",))
     body = await decode_body(request, CreateBank)
-    await banks.create_bank(ctx.conn, ctx.actor, code=body.code, name=body.name)
+    await banks.create_bank(ctx.tx, code=body.code, name=body.name)
     row = await banks.get_bank(ctx.conn, body.code)
     return BankOut(row.code, row.name, row.created_at)
 
@@ -147,8 +146,7 @@ async def add_client(ctx: Ctx, request: Request[Any, Any, Any]) -> NewClientOut:
     authorize(ctx, ("admin",))
     body = await decode_body(request, CreateClient)
     client, token = await clients.add_client(
-        ctx.conn,
-        ctx.actor,
+        ctx.tx,
         role=body.role,
         name=body.name,
         region_prefix=body.region_prefix,
@@ -172,7 +170,7 @@ async def list_clients(
 @post("/clients/{client_id:str}/revoke", status_code=200)
 async def revoke_client(ctx: Ctx, client_id: FromPath[str]) -> ClientOut:
     authorize(ctx, ("admin",))
-    await clients.revoke_client(ctx.conn, ctx.actor, client_id)
+    await clients.revoke_client(ctx.tx, client_id)
     return next(client_out(c, row) for c, row in await clients.list_clients(ctx.conn) if c.id == client_id)
 
 
@@ -180,9 +178,9 @@ async def revoke_client(ctx: Ctx, client_id: FromPath[str]) -> ClientOut:
 async def list_reference_rates(ctx: Ctx, kind: FromQuery[str | None] = None) -> RatesOut:
     authorize(ctx, ALL_ROLES)
     if kind is not None and kind not in KINDS:
-        raise ValidationFailed([{"field": "kind", "message": f"must be one of {', '.join(KINDS)}"}])
+        raise invalid("kind", f"must be one of {', '.join(KINDS)}")
     table = await rate_store.rate_table(ctx.conn)
-    today = business_date()
+    today = ctx.today
     items = []
     for series in [kind] if kind else KINDS:
         fixings = table.fixings(series)
@@ -203,10 +201,10 @@ async def add_reference_rate(ctx: Ctx, request: Request[Any, Any, Any]) -> Fixin
     authorize(ctx, ("admin",))
     body = await decode_body(request, AddFixing)
     if body.kind not in KINDS:
-        raise ValidationFailed([{"field": "kind", "message": f"must be one of {', '.join(KINDS)}"}])
+        raise invalid("kind", f"must be one of {', '.join(KINDS)}")
     rate = parse_pct(body.rate_pct, field="rate_pct")
     fixing = await rate_store.add_fixing(
-        ctx.conn, ctx.actor, kind=body.kind, effective_on=body.effective_on, rate_pct=rate
+        ctx.tx, kind=body.kind, effective_on=body.effective_on, rate_pct=rate
     )
     return FixingOut(fixing.kind, fixing.effective_on, format_pct(fixing.rate_pct))
 
@@ -226,7 +224,7 @@ async def list_audit(
     limit = check_limit(limit)
     after = decode_cursor(cursor)
     if after is not None and not after.isdigit():
-        raise ValidationFailed([{"field": "cursor", "message": "is not a cursor this server gave out"}])
+        raise invalid("cursor", "is not a cursor this server gave out")
     entity_type, _, entity_id = (entity or "").partition(":")
     rows = await audit.list_records(
         ctx.conn,

@@ -17,7 +17,7 @@ from api.pagination import check_limit, decode_cursor, page
 from api.types import Currency, LongText, Pct, Text, Yuan, YuanOut
 from loanfund.agreements import capacity as cap
 from loanfund.agreements import queries, service
-from loanfund.clock import business_date, not_in_future
+from loanfund.clock import not_in_future
 from loanfund.funds import queries as fund_queries
 from loanfund.money import CURRENCY, format_fen, format_pct, parse_pct, parse_yuan
 
@@ -185,7 +185,7 @@ def _agreement_out(row: Any, capacity: cap.Capacity, today: date) -> AgreementOu
 
 
 async def agreement_out(ctx: RequestContext, row: Any) -> AgreementOut:
-    today = business_date()
+    today = ctx.today
     return _agreement_out(row, await cap.agreement_capacity(ctx.conn, row, today=today), today)
 
 
@@ -212,8 +212,7 @@ async def create_agreement(ctx: Ctx, code: FromPath[str], request: Request[Any, 
         else parse_pct(body.compensation_suspend_pct, field="compensation_suspend_pct")
     )
     agreement_id = await service.create_agreement(
-        ctx.conn,
-        ctx.actor,
+        ctx.tx,
         fund_code=code,
         bank_code=body.bank_code,
         leverage_multiple=multiple,
@@ -265,29 +264,18 @@ async def get_agreement(ctx: Ctx, agreement_id: FromPath[str]) -> AgreementOut:
 async def get_leverage(ctx: Ctx, code: FromPath[str]) -> LeverageOut:
     fund = await fund_queries.get_fund(ctx.conn, code)
     authorize(ctx, READERS, region_code=fund.region_code, what="fund")
-    today = business_date()
-    items: list[AgreementOut] = []
-    capacities: list[cap.Capacity] = []
-    # One line per bank, under the agreement that governs it today, so no pair is counted twice.
-    for bank_code in await queries.fund_bank_codes(ctx.conn, code):
-        row = await queries.latest_started(ctx.conn, code, bank_code, today)
-        if row is None:  # only when the business date is set back before the bank's first agreement
-            continue
-        capacity = await cap.agreement_capacity(ctx.conn, row, today=today)
-        capacities.append(capacity)
-        items.append(_agreement_out(row, capacity, today))
-    deposit = sum(c.deposit_fen for c in capacities)
-    used = sum(c.used_fen for c in capacities)
-    total_capacity = sum(c.capacity_fen for c in capacities)
+    today = ctx.today
+    leverage = await cap.fund_leverage(ctx.conn, code, today)
     totals = LeverageTotals(
         currency=CURRENCY,
-        deposit=format_fen(deposit),
-        capacity=format_fen(total_capacity),
-        outstanding=format_fen(sum(c.outstanding_fen for c in capacities)),
-        reserved=format_fen(sum(c.reserved_fen for c in capacities)),
-        headroom=format_fen(total_capacity - used),
-        leverage_ratio=_ratio(cap.leverage_ratio(used, deposit)),
+        deposit=format_fen(leverage.deposit_fen),
+        capacity=format_fen(leverage.capacity_fen),
+        outstanding=format_fen(leverage.outstanding_fen),
+        reserved=format_fen(leverage.reserved_fen),
+        headroom=format_fen(leverage.headroom_fen),
+        leverage_ratio=_ratio(leverage.leverage_ratio),
     )
+    items = [_agreement_out(row, capacity, today) for row, capacity in leverage.lines]
     return LeverageOut(fund_code=code, as_of=today, items=items, totals=totals)
 
 
@@ -302,26 +290,24 @@ async def _move_money(
     body = await decode_body(request, body_type)
     amount = parse_yuan(body.amount)
     if isinstance(body, DepositIn):
-        not_in_future(body.deposited_on, "deposited_on")
+        not_in_future(body.deposited_on, "deposited_on", ctx.today)
         entry_id = await service.deposit(
-            ctx.conn,
-            ctx.actor,
+            ctx.tx,
             agreement_id,
             amount_fen=amount,
             deposited_on=body.deposited_on,
             reference=body.reference,
         )
     else:
-        not_in_future(body.withdrawn_on, "withdrawn_on")
+        not_in_future(body.withdrawn_on, "withdrawn_on", ctx.today)
         entry_id = await service.withdraw(
-            ctx.conn,
-            ctx.actor,
+            ctx.tx,
             agreement_id,
             amount_fen=amount,
             withdrawn_on=body.withdrawn_on,
             reference=body.reference,
         )
-    capacity = capacity_out(await cap.agreement_capacity(ctx.conn, row, today=business_date()))
+    capacity = capacity_out(await cap.agreement_capacity(ctx.conn, row, today=ctx.today))
     return row, body, amount, entry_id, capacity
 
 
@@ -371,7 +357,7 @@ async def suspend_agreement(
 ) -> AgreementOut:
     await scoped_agreement(ctx, agreement_id, MANAGERS)
     body = await decode_body(request, SuspendIn)
-    await service.suspend(ctx.conn, ctx.actor, agreement_id, reason=body.reason)
+    await service.suspend(ctx.tx, agreement_id, reason=body.reason)
     return await agreement_out(ctx, await queries.get_agreement(ctx.conn, agreement_id))
 
 
@@ -382,7 +368,7 @@ async def resume_agreement(
     await scoped_agreement(ctx, agreement_id, MANAGERS)
     # The contract gives resume no body; an optional {"reason"} is accepted for the audit log.
     body = await decode_body(request, ResumeIn) if (await request.body()).strip() else ResumeIn()
-    await service.resume(ctx.conn, ctx.actor, agreement_id, reason=body.reason)
+    await service.resume(ctx.tx, agreement_id, reason=body.reason)
     return await agreement_out(ctx, await queries.get_agreement(ctx.conn, agreement_id))
 
 

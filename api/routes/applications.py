@@ -20,10 +20,9 @@ from loanfund.applications import queries, service
 from loanfund.applications.queries import STATUSES, Application
 from loanfund.borrowers import queries as borrower_queries
 from loanfund.borrowers.queries import Borrower
-from loanfund.clock import business_date
 from loanfund.eligibility import service as eligibility
 from loanfund.eligibility.rules import Eligibility
-from loanfund.errors import NotFound, ValidationFailed
+from loanfund.errors import NotFound, invalid
 from loanfund.funds import queries as fund_queries
 from loanfund.money import CURRENCY, format_fen, parse_yuan
 
@@ -248,7 +247,16 @@ def _scope_prefix(ctx: RequestContext) -> str | None:
 
 
 async def scoped_application(ctx: RequestContext, application_id: str, roles: tuple[str, ...]) -> Application:
-    app = await queries.get_application(ctx.conn, application_id, business_date())
+    app = await queries.get_application(ctx.conn, application_id, ctx.today)
+    authorize(ctx, roles, region_code=app.region_code, bank_code=app.bank_code, what="application")
+    return app
+
+
+async def locked_application(
+    ctx: RequestContext, application_id: str, roles: tuple[str, ...]
+) -> queries.LockedApplication:
+    """Read once, locked: the scope check and the command use the same row (refusals roll back)."""
+    app = await queries.lock_application(ctx.tx, application_id)
     authorize(ctx, roles, region_code=app.region_code, bank_code=app.bank_code, what="application")
     return app
 
@@ -263,7 +271,7 @@ async def check_eligibility(ctx: Ctx, request: Request[Any, Any, Any]) -> Eligib
     body = await decode_body(request, ApplicationIn)
     app_request, borrower = await _prepare(ctx, body)
     result = await eligibility.check(
-        ctx.conn, app_request, borrower=borrower, region_prefix=_scope_prefix(ctx), today=business_date()
+        ctx.conn, app_request, borrower=borrower, region_prefix=_scope_prefix(ctx), today=ctx.today
     )
     return eligibility_out(result)
 
@@ -274,19 +282,15 @@ async def submit_application(ctx: Ctx, request: Request[Any, Any, Any]) -> Appli
     body = await decode_body(request, ApplicationIn)
     app_request, borrower = await _prepare(ctx, body)
     application_id, _ = await service.submit(
-        ctx.conn,
-        ctx.actor,
+        ctx.tx,
         app_request,
         borrower=borrower,
         purpose=body.purpose,
         micro_profit=body.micro_profit,
         jobs_created=body.jobs_created,
         region_prefix=_scope_prefix(ctx),
-        today=business_date(),
     )
-    return await application_out(
-        ctx, await queries.get_application(ctx.conn, application_id, business_date())
-    )
+    return await application_out(ctx, await queries.get_application(ctx.conn, application_id, ctx.today))
 
 
 @get("/applications")
@@ -301,13 +305,13 @@ async def list_applications(
     authorize(ctx, READ)
     limit = check_limit(limit)
     if status is not None and status not in STATUSES:
-        raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
+        raise invalid("status", f"must be one of {', '.join(STATUSES)}")
     scope = list_scope(ctx, bank_code)
     if scope.empty:
         return ApplicationPage([], None)
     rows = await queries.list_applications(
         ctx.conn,
-        business_date(),
+        ctx.today,
         region_prefix=scope.region_prefix,
         bank_code=scope.bank_code,
         fund_code=fund_code,
@@ -330,26 +334,18 @@ async def get_application(ctx: Ctx, application_id: FromPath[str]) -> Applicatio
 @post("/applications/{application_id:str}/approve", status_code=200)
 async def approve_application(ctx: Ctx, application_id: FromPath[str]) -> ApplicationOut:
     """The fund's guarantee: reserves the amount at the bank for `reservation_days` (21)."""
-    today = business_date()
-    # Read once, locked: the scope check and the approval use the same row (refusals roll back).
-    app = await queries.get_application(ctx.conn, application_id, today, for_update=True)
-    authorize(ctx, APPROVE, region_code=app.region_code, bank_code=app.bank_code, what="application")
-    # Read before approving: the approval's last write takes the fund's shared ledger rows until commit.
-    borrower = await borrower_queries.get_borrower(ctx.conn, app.borrower_id)
-    app = await service.approve(
-        ctx.conn, ctx.actor, application_id, today=today, locked=app, defer_postings=ctx.close_before_commit
-    )
-    return await application_out(ctx, app, borrower)
+    locked = await locked_application(ctx, application_id, APPROVE)
+    borrower = await borrower_queries.get_borrower(ctx.conn, locked.borrower_id)
+    return await application_out(ctx, await service.approve(ctx.tx, locked), borrower)
 
 
 @post("/applications/{application_id:str}/reject", operation_class=with_body(ReasonIn), status_code=200)
 async def reject_application(
     ctx: Ctx, application_id: FromPath[str], request: Request[Any, Any, Any]
 ) -> ApplicationOut:
-    await scoped_application(ctx, application_id, REJECT)
+    locked = await locked_application(ctx, application_id, REJECT)
     body = await decode_body(request, ReasonIn)
-    app = await service.reject(ctx.conn, ctx.actor, application_id, reason=body.reason, today=business_date())
-    return await application_out(ctx, app)
+    return await application_out(ctx, await service.reject(ctx.tx, locked, reason=body.reason))
 
 
 @post("/applications/{application_id:str}/withdraw", operation_class=with_body(WithdrawIn), status_code=200)
@@ -357,12 +353,11 @@ async def withdraw_application(
     ctx: Ctx, application_id: FromPath[str], request: Request[Any, Any, Any]
 ) -> ApplicationOut:
     """The body is optional: `{"reason": "..."}`."""
-    await scoped_application(ctx, application_id, WITHDRAW)
+    locked = await locked_application(ctx, application_id, WITHDRAW)
     reason = None
     if (await request.body()).strip():
         reason = (await decode_body(request, WithdrawIn)).reason
-    app = await service.withdraw(ctx.conn, ctx.actor, application_id, reason=reason, today=business_date())
-    return await application_out(ctx, app)
+    return await application_out(ctx, await service.withdraw(ctx.tx, locked, reason=reason))
 
 
 router = Router(

@@ -22,8 +22,7 @@ from api.pagination import check_limit, decode_cursor, page
 from api.types import Currency, Text, Yuan, YuanOut
 from loanfund.borrowers import queries, service
 from loanfund.borrowers.queries import Borrower, Certificate
-from loanfund.clock import business_date
-from loanfund.errors import Duplicate, NotFound, ValidationFailed
+from loanfund.errors import Duplicate, NotFound, invalid
 from loanfund.guarantors import queries as guarantor_queries
 from loanfund.guarantors import service as guarantor_service
 from loanfund.guarantors.queries import Guarantor
@@ -140,13 +139,13 @@ def registering_region(ctx: RequestContext, given: str | None) -> str:
     client = ctx.client
     if client.role == "admin":
         if given is None:
-            raise ValidationFailed([{"field": "region_code", "message": "an admin must give the region"}])
+            raise invalid("region_code", "an admin must give the region")
         return service.check_region(given)
     prefix = client.region_prefix or ""
     if given is None:
         return prefix
     if not given.startswith(prefix):
-        raise ValidationFailed([{"field": "region_code", "message": "must lie inside the window's region"}])
+        raise invalid("region_code", "must lie inside the window's region")
     return service.check_region(given)
 
 
@@ -174,7 +173,7 @@ async def scoped_borrower(
 
 async def borrower_out(ctx: RequestContext, borrower: Borrower, *, full_id: bool) -> BorrowerOut:
     individual = borrower.kind == "individual"
-    today = business_date()
+    today = ctx.today
     flag = (
         individual
         and borrower.birth_date is not None
@@ -208,7 +207,7 @@ async def borrower_out(ctx: RequestContext, borrower: Borrower, *, full_id: bool
 
 
 async def guarantor_out(ctx: RequestContext, guarantor: Guarantor) -> GuarantorOut:
-    counts = await guarantor_queries.active_guarantees(ctx.conn, [guarantor.id], business_date())
+    counts = await guarantor_queries.active_guarantees(ctx.conn, [guarantor.id], ctx.today)
     return GuarantorOut(
         id=guarantor.id,
         name=guarantor.name,
@@ -235,8 +234,7 @@ async def register_borrower(ctx: Ctx, request: Request[Any, Any, Any]) -> Borrow
     try:
         if isinstance(body, IndividualIn):
             borrower_id = await service.register_individual(
-                ctx.conn,
-                ctx.actor,
+                ctx.tx,
                 id_number=body.id_number,
                 name=body.name,
                 phone=body.phone,
@@ -247,12 +245,10 @@ async def register_borrower(ctx: Ctx, request: Request[Any, Any, Any]) -> Borrow
                 credit_community=body.credit_community,
                 syb_trained=body.syb_trained,
                 region_code=region,
-                today=business_date(),
             )
         else:
             borrower_id = await service.register_enterprise(
-                ctx.conn,
-                ctx.actor,
+                ctx.tx,
                 uscc=body.uscc,
                 name=body.name,
                 staff_count=body.staff_count,
@@ -263,9 +259,7 @@ async def register_borrower(ctx: Ctx, request: Request[Any, Any, Any]) -> Borrow
     except Duplicate as exc:
         # api.md: the record becomes visible to the caller's region even though the request is refused.
         # A refusal rolls the request back, so this one effect is committed on its own first.
-        await service.share_with_region(
-            ctx.conn, ctx.actor, borrower_id=str(exc.facts["id"]), region_code=region
-        )
+        await service.share_with_region(ctx.tx, borrower_id=str(exc.facts["id"]), region_code=region)
         await ctx.conn.commit()
         raise
     return await borrower_out(ctx, await queries.get_borrower(ctx.conn, borrower_id), full_id=False)
@@ -322,19 +316,17 @@ async def register_guarantor(ctx: Ctx, request: Request[Any, Any, Any]) -> Guara
     income = parse_yuan(body.monthly_income, field="monthly_income")
     try:
         guarantor_id = await guarantor_service.register(
-            ctx.conn,
-            ctx.actor,
+            ctx.tx,
             id_number=body.id_number,
             name=body.name,
             employer=body.employer,
             employer_kind=body.employer_kind,
             monthly_income_fen=income,
             region_code=region,
-            today=business_date(),
         )
     except Duplicate as exc:
         await guarantor_service.share_with_region(
-            ctx.conn, ctx.actor, guarantor_id=str(exc.facts["id"]), region_code=region
+            ctx.tx, guarantor_id=str(exc.facts["id"]), region_code=region
         )
         await ctx.conn.commit()
         raise

@@ -20,10 +20,9 @@ from api.context import RequestContext
 from api.pagination import check_limit, decode_cursor, page
 from api.types import Currency, Pct, Yuan, YuanOut
 from loanfund.applications import queries as application_queries
-from loanfund.clock import business_date
-from loanfund.errors import ValidationFailed
+from loanfund.errors import invalid
 from loanfund.loans import queries, service
-from loanfund.loans.queries import STATUSES, Loan, Repayment
+from loanfund.loans.queries import STATUSES, Loan, LockedLoan, Repayment
 from loanfund.money import CURRENCY, format_fen, format_pct, parse_pct, parse_yuan
 
 Ctx = NamedDependency[RequestContext]
@@ -183,7 +182,14 @@ def repayment_out(repayment: Repayment) -> RepaymentOut:
 
 
 async def scoped_loan(ctx: RequestContext, loan_id: str, roles: tuple[str, ...]) -> Loan:
-    loan = await queries.get_loan(ctx.conn, loan_id, business_date())
+    loan = await queries.get_loan(ctx.conn, loan_id, ctx.today)
+    authorize(ctx, roles, region_code=loan.region_code, bank_code=loan.bank_code, what="loan")
+    return loan
+
+
+async def locked_loan(ctx: RequestContext, loan_id: str, roles: tuple[str, ...]) -> LockedLoan:
+    """Read once, locked: the scope check and the command use the same row (refusals roll back)."""
+    loan = await queries.lock_loan(ctx.tx, loan_id)
     authorize(ctx, roles, region_code=loan.region_code, bank_code=loan.bank_code, what="loan")
     return loan
 
@@ -195,24 +201,21 @@ async def scoped_loan(ctx: RequestContext, loan_id: str, roles: tuple[str, ...])
 async def disburse(ctx: Ctx, request: Request[Any, Any, Any]) -> LoanOut:
     authorize(ctx, WRITE)
     body = await decode_body(request, LoanIn)
-    today = business_date()
-    app = await application_queries.get_application(ctx.conn, body.application_id, today)
+    app = await application_queries.lock_application(ctx.tx, body.application_id)
     authorize(ctx, WRITE, region_code=app.region_code, bank_code=app.bank_code, what="application")
     principal = parse_yuan(body.principal, field="principal")
     rate = parse_pct(body.annual_rate_pct, field="annual_rate_pct")
     loan_id = await service.disburse(
-        ctx.conn,
-        ctx.actor,
-        application_id=app.id,
+        ctx.tx,
+        app,
         loan_number=body.loan_number,
         principal_fen=principal,
         annual_rate_pct=rate,
         disbursed_on=body.disbursed_on,
         maturity_on=body.maturity_on,
         contracted_on=body.contracted_on,
-        today=today,
     )
-    return await loan_out(ctx, await queries.get_loan(ctx.conn, loan_id, today))
+    return await loan_out(ctx, await queries.get_loan(ctx.conn, loan_id, ctx.today))
 
 
 @get("/loans")
@@ -227,13 +230,13 @@ async def list_loans(
     authorize(ctx, READ)
     limit = check_limit(limit)
     if status is not None and status not in STATUSES:
-        raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
+        raise invalid("status", f"must be one of {', '.join(STATUSES)}")
     scope = list_scope(ctx, bank_code)
     if scope.empty:
         return LoanPage([], None)
     rows = await queries.list_loans(
         ctx.conn,
-        business_date(),
+        ctx.today,
         region_prefix=scope.region_prefix,
         bank_code=scope.bank_code,
         fund_code=fund_code,
@@ -252,58 +255,35 @@ async def get_loan(ctx: Ctx, loan_id: FromPath[str]) -> LoanOut:
 
 @post("/loans/{loan_id:str}/repayments", operation_class=with_body(RepaymentIn), status_code=201)
 async def repay(ctx: Ctx, loan_id: FromPath[str], request: Request[Any, Any, Any]) -> LoanWithRepayment:
-    today = business_date()
-    # Read once, locked: the scope check and the repayment use the same row (refusals roll back).
-    locked = await queries.lock_loan(ctx.conn, loan_id, today)
-    authorize(ctx, WRITE, region_code=locked.region_code, bank_code=locked.bank_code, what="loan")
+    locked = await locked_loan(ctx, loan_id, WRITE)
     body = await decode_body(request, RepaymentIn)
     principal = parse_yuan(body.principal, field="principal", allow_zero=True)
     interest = parse_yuan(body.interest, field="interest", allow_zero=True)
-    loan, repayment = await service.record_repayment(
-        ctx.conn,
-        ctx.actor,
-        loan_id,
-        principal_fen=principal,
-        interest_fen=interest,
-        paid_on=body.paid_on,
-        today=today,
-        locked=locked,
-        defer_postings=ctx.close_before_commit,
+    loan, repayment = await service.repay(
+        ctx.tx, locked, principal_fen=principal, interest_fen=interest, paid_on=body.paid_on
     )
     return LoanWithRepayment(**await loan_fields(ctx, loan), repayment=repayment_out(repayment))
 
 
 @post("/loans/{loan_id:str}/extensions", operation_class=with_body(ExtensionIn), status_code=200)
 async def extend(ctx: Ctx, loan_id: FromPath[str], request: Request[Any, Any, Any]) -> LoanOut:
-    await scoped_loan(ctx, loan_id, WRITE)
+    locked = await locked_loan(ctx, loan_id, WRITE)
     body = await decode_body(request, ExtensionIn)
-    today = business_date()
     await service.extend(
-        ctx.conn,
-        ctx.actor,
-        loan_id,
-        new_maturity_on=body.new_maturity_on,
-        guarantor_consent=body.guarantor_consent,
-        today=today,
+        ctx.tx, locked, new_maturity_on=body.new_maturity_on, guarantor_consent=body.guarantor_consent
     )
-    return await loan_out(ctx, await queries.get_loan(ctx.conn, loan_id, today))
+    return await loan_out(ctx, await queries.get_loan(ctx.conn, loan_id, ctx.today))
 
 
 @post("/loans/{loan_id:str}/overdue", operation_class=with_body(OverdueIn), status_code=200)
 async def report_overdue(ctx: Ctx, loan_id: FromPath[str], request: Request[Any, Any, Any]) -> LoanOut:
-    await scoped_loan(ctx, loan_id, WRITE)
+    locked = await locked_loan(ctx, loan_id, WRITE)
     body = await decode_body(request, OverdueIn)
     overdue_principal = parse_yuan(body.overdue_principal, field="overdue_principal", allow_zero=True)
-    today = business_date()
     await service.report_overdue(
-        ctx.conn,
-        ctx.actor,
-        loan_id,
-        overdue_since=body.overdue_since,
-        overdue_principal_fen=overdue_principal,
-        today=today,
+        ctx.tx, locked, overdue_since=body.overdue_since, overdue_principal_fen=overdue_principal
     )
-    return await loan_out(ctx, await queries.get_loan(ctx.conn, loan_id, today))
+    return await loan_out(ctx, await queries.get_loan(ctx.conn, loan_id, ctx.today))
 
 
 router = Router(path="/", route_handlers=[disburse, list_loans, get_loan, repay, extend, report_overdue])

@@ -201,3 +201,44 @@ async def capacity_from_ledger(
     balances = await ledger.signed_balances(conn, fund_code, as_of=as_of, names=names)
     deposit, outstanding, reserved = (balances.get(name, 0) for name in names)
     return _build(agreement, deposit, outstanding, reserved)
+
+
+@dataclass(frozen=True)
+class FundLeverage:
+    """Each bank of a fund under the agreement that governs it today, and the fund's totals."""
+
+    lines: tuple[tuple[Any, Capacity], ...]  # (agreement row, its pair's capacity)
+    deposit_fen: int
+    capacity_fen: int
+    outstanding_fen: int
+    reserved_fen: int
+
+    @property
+    def used_fen(self) -> int:
+        return self.outstanding_fen + self.reserved_fen
+
+    @property
+    def headroom_fen(self) -> int:
+        return self.capacity_fen - self.used_fen
+
+    @property
+    def leverage_ratio(self) -> Decimal | None:
+        return leverage_ratio(self.used_fen, self.deposit_fen)
+
+
+async def fund_leverage(conn: AsyncConnection, fund_code: str, today: date) -> FundLeverage:
+    """One line per bank, under the agreement that governs it today, so no pair is counted twice."""
+    lines = []
+    for bank_code in await queries.fund_bank_codes(conn, fund_code):
+        row = await queries.latest_started(conn, fund_code, bank_code, today)
+        if row is None:  # only when the business date is set back before the bank's first agreement
+            continue
+        lines.append((row, await agreement_capacity(conn, row, today=today)))
+    capacities = [capacity for _, capacity in lines]
+    return FundLeverage(
+        lines=tuple(lines),
+        deposit_fen=sum(c.deposit_fen for c in capacities),
+        capacity_fen=sum(c.capacity_fen for c in capacities),
+        outstanding_fen=sum(c.outstanding_fen for c in capacities),
+        reserved_fen=sum(c.reserved_fen for c in capacities),
+    )

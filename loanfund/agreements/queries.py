@@ -3,33 +3,94 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loanfund.db.rows import read_model
 from loanfund.db.tables import agreements, fund_banks, funds, guarantees
 from loanfund.errors import NotFound
+from loanfund.money import Fen
 
-RESERVED = "reserved"
+
+class ReservationStatus(StrEnum):
+    RESERVED = "reserved"
+    CONVERTED = "converted"
+    RELEASED = "released"
+    LAPSED = "lapsed"
 
 
-async def get_agreement(conn: AsyncConnection, agreement_id: str) -> Row[Any]:
+RESERVED = ReservationStatus.RESERVED
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    fund_code: str
+    bank_code: str
+    leverage_multiple: Decimal
+    fund_loss_share_pct: Decimal
+    claim_after_days: int
+    claim_covers_interest: bool
+    compensation_suspend_pct: Decimal | None
+    effective_from: date
+    effective_to: date | None
+    suspended: bool
+    suspended_reason: str | None
+    suspended_at: datetime | None
+    created_at: datetime
+    created_by: str | None
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    """A guarantee reservation as stored (`reservations.Reservation` is its effective view)."""
+
+    id: str
+    fund_code: str
+    bank_code: str
+    agreement_id: str
+    application_id: str | None
+    amount_fen: Fen
+    approved_on: date
+    expires_on: date
+    status: str
+    converted_fen: Fen
+    settled_on: date | None
+    reserve_entry_id: str
+    settle_entry_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ExpiredGuarantee(Guarantee):
+    region_code: str  # of its fund
+
+
+@dataclass(frozen=True)
+class RegionalAgreement(Agreement):
+    region_code: str  # of its fund
+
+
+async def get_agreement(conn: AsyncConnection, agreement_id: str) -> Agreement:
     row = (await conn.execute(sa.select(agreements).where(agreements.c.id == agreement_id))).first()
     if row is None:
         raise NotFound(f"agreement {agreement_id} not found")
-    return row
+    return read_model(Agreement, row)
 
 
-async def pair_agreements(conn: AsyncConnection, fund_code: str, bank_code: str) -> list[Row[Any]]:
+async def pair_agreements(conn: AsyncConnection, fund_code: str, bank_code: str) -> list[Agreement]:
     query = (
         sa.select(agreements)
         .where(agreements.c.fund_code == fund_code, agreements.c.bank_code == bank_code)
         .order_by(agreements.c.effective_from)
     )
-    return list((await conn.execute(query)).all())
+    return [read_model(Agreement, row) for row in await conn.execute(query)]
 
 
 # Built once (every reservation and repayment runs them): compiled forms stay cached.
@@ -50,14 +111,15 @@ _LOCK_PAIR = (
 )
 
 
-async def latest_started(conn: AsyncConnection, fund_code: str, bank_code: str, on: date) -> Row[Any] | None:
+async def latest_started(conn: AsyncConnection, fund_code: str, bank_code: str, on: date) -> Agreement | None:
     """The pair's agreement that started last on or before `on`.
 
     Agreements of a pair never overlap, so this is the one in force on `on` unless it has ended.
     """
-    return (
+    row = (
         await conn.execute(_LATEST_STARTED, {"b_fund": fund_code, "b_bank": bank_code, "b_on": on})
     ).first()
+    return None if row is None else read_model(Agreement, row)
 
 
 async def list_agreements(
@@ -68,7 +130,7 @@ async def list_agreements(
     region_prefix: str | None,
     after: str | None,
     limit: int,
-) -> list[Row[Any]]:
+) -> list[RegionalAgreement]:
     query = (
         sa.select(agreements, funds.c.region_code)
         .join(funds, funds.c.code == agreements.c.fund_code)
@@ -83,7 +145,7 @@ async def list_agreements(
         query = query.where(funds.c.region_code.startswith(region_prefix, autoescape=True))
     if after is not None:
         query = query.where(agreements.c.id > after)
-    return list((await conn.execute(query)).all())
+    return [read_model(RegionalAgreement, row) for row in await conn.execute(query)]
 
 
 async def fund_bank_codes(conn: AsyncConnection, fund_code: str) -> list[str]:
@@ -136,14 +198,14 @@ async def expired_reserved_fen(conn: AsyncConnection, fund_code: str, bank_code:
     return int(await conn.scalar(sa.select(expired_reserved_column(fund_code, bank_code, today))) or 0)
 
 
-async def get_guarantee(conn: AsyncConnection, guarantee_id: str, *, for_update: bool = False) -> Row[Any]:
+async def get_guarantee(conn: AsyncConnection, guarantee_id: str, *, for_update: bool = False) -> Guarantee:
     query = sa.select(guarantees).where(guarantees.c.id == guarantee_id)
     if for_update:
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
     if row is None:
         raise NotFound(f"guarantee reservation {guarantee_id} not found")
-    return row
+    return read_model(Guarantee, row)
 
 
 def guarantee_of_application_column(application_id: str | sa.BindParameter[Any]) -> sa.ScalarSelect[Any]:
@@ -157,7 +219,7 @@ async def guarantee_for_application(conn: AsyncConnection, application_id: str) 
     return found
 
 
-async def expired_reserved(conn: AsyncConnection, today: date) -> list[Row[Any]]:
+async def expired_reserved(conn: AsyncConnection, today: date) -> list[ExpiredGuarantee]:
     """Every reservation the lapse job has still to process, with its fund's region."""
     query = (
         sa.select(guarantees, funds.c.region_code)
@@ -165,4 +227,4 @@ async def expired_reserved(conn: AsyncConnection, today: date) -> list[Row[Any]]
         .where(guarantees.c.status == RESERVED, guarantees.c.expires_on < today)
         .order_by(guarantees.c.id)
     )
-    return list((await conn.execute(query)).all())
+    return [read_model(ExpiredGuarantee, row) for row in await conn.execute(query)]

@@ -8,20 +8,18 @@ only makes the ledger and the status catch up.
 
 Every step is a ledger entry on the memo accounts, so capacity can be rebuilt from the ledger alone:
 
-    reserve   Dr memo:reserved:{bank}     Cr memo:commitments
+    reserve   Dr memo:reserved:{bank}     Cr memo:commitments:{bank}
     convert   Dr memo:outstanding:{bank}  Cr memo:reserved:{bank}   (principal)
-              Dr memo:commitments         Cr memo:reserved:{bank}   (unused part)
+              Dr memo:commitments:{bank}  Cr memo:reserved:{bank}   (unused part)
     release   the reserve entry reversed, dated the release day
     lapse     the reserve entry reversed, dated the day after expires_on
-    reduce    Dr memo:commitments         Cr memo:outstanding:{bank}
+    reduce    Dr memo:commitments:{bank}  Cr memo:outstanding:{bank}
 
-Each function works inside the caller's transaction and takes the pair lock (see service.py) before
-reading capacity or writing, so two concurrent approvals can never both take the same headroom. Call
-them before posting other entries of the fund in the same transaction.
-
-`reserve_open` and `reduce_outstanding_open` are the same steps for hot paths (docs/performance.md):
-they leave the entry's postings, which lock balance rows every request of the fund needs until commit
-(`memo:commitments`), for the caller to write last, just before its commit.
+Each function works in the caller's unit of work (`loanfund.uow.Tx`) and takes the pair lock (see
+service.py) before reading capacity or writing, so two concurrent approvals can never both take the
+same headroom. The memo postings of reserve, convert and reduce are written when the transaction
+commits, after its other writes: every request at the bank posts to the same balance rows, which stay
+locked until commit (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit, events, ledger, policy
+from loanfund import ledger, policy
 from loanfund.agreements import queries
 from loanfund.agreements.capacity import (
     FIGURE_COLUMNS,
@@ -45,8 +43,8 @@ from loanfund.agreements.capacity import (
     governing_agreement,
     pair_capacity,
 )
-from loanfund.audit import Actor
-from loanfund.clock import business_date, not_in_future, utcnow
+from loanfund.agreements.queries import ReservationStatus
+from loanfund.clock import not_in_future, utcnow
 from loanfund.db.tables import agreements, fund_policies, funds, guarantees
 from loanfund.errors import (
     AgreementSuspended,
@@ -56,13 +54,14 @@ from loanfund.errors import (
     LeverageExceeded,
     NoAgreement,
     PrincipalExceedsGuarantee,
-    ValidationFailed,
+    invalid,
 )
 from loanfund.funds import queries as fund_queries
 from loanfund.funds.service import fund_policy
 from loanfund.ids import new_id
 from loanfund.ledger import accounts
-from loanfund.money import CURRENCY, Amount, format_fen
+from loanfund.money import CURRENCY, Amount, format_fen, require_positive
+from loanfund.uow import Tx
 
 __all__ = [
     "Capacity",
@@ -73,13 +72,16 @@ __all__ = [
     "lapse_expired",
     "pair_capacity",
     "reduce_outstanding",
-    "reduce_outstanding_open",
     "release",
     "reserve",
-    "reserve_open",
 ]
 
-RESERVED, CONVERTED, RELEASED, LAPSED = "reserved", "converted", "released", "lapsed"
+RESERVED, CONVERTED, RELEASED, LAPSED = (
+    ReservationStatus.RESERVED,
+    ReservationStatus.CONVERTED,
+    ReservationStatus.RELEASED,
+    ReservationStatus.LAPSED,
+)
 
 
 @dataclass(frozen=True)
@@ -113,15 +115,6 @@ def _reservation(row: Any, today: date) -> Reservation:
         status=_effective_status(row, today),
         converted_fen=row.converted_fen,
     )
-
-
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])
-
-
-def _positive(field: str, fen: int) -> None:
-    if isinstance(fen, bool) or not isinstance(fen, int) or fen <= 0:
-        raise _invalid(field, "must be a positive whole number of fen")
 
 
 async def _region(conn: AsyncConnection, fund_code: str) -> str:
@@ -192,8 +185,7 @@ _INSERT_GUARANTEE = guarantees.insert()
 
 
 async def reserve(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     fund_code: str,
     bank_code: str,
@@ -202,40 +194,11 @@ async def reserve(
     application_id: str | None = None,
 ) -> Reservation:
     """Take `amount_fen` of the pair's headroom for a guarantee approved on `approved_on`."""
-    reservation, entry = await reserve_open(
-        conn,
-        actor,
-        fund_code=fund_code,
-        bank_code=bank_code,
-        amount_fen=amount_fen,
-        approved_on=approved_on,
-        application_id=application_id,
-    )
-    await ledger.close_entry(conn, entry)
-    return reservation
-
-
-async def reserve_open(
-    conn: AsyncConnection,
-    actor: Actor,
-    *,
-    fund_code: str,
-    bank_code: str,
-    amount_fen: int,
-    approved_on: date,
-    application_id: str | None = None,
-    audit_entries: list[dict[str, Any]] | None = None,
-) -> tuple[Reservation, ledger.OpenEntry]:
-    """`reserve`, leaving the entry's postings to the caller: it must write them with
-    `ledger.close_entry` as the last write of its transaction, and read no capacity of the pair in
-    between (the reservation is not in the balances until then). See `ledger.open_entry`.
-
-    With `audit_entries`, the audit record is added to it for the caller to write with
-    `audit.record_all` (after it, with its own records, in one round trip) instead of written here.
-    """
-    _positive("amount", amount_fen)
-    not_in_future(approved_on, "approved_on")
-    today = business_date()
+    conn = tx.conn
+    await tx.settle()
+    require_positive(amount_fen)
+    today = tx.today
+    not_in_future(approved_on, "approved_on", today)
     # Read before the pair lock, which does not guard a fund's policies: less is done under the lock.
     policy_and_region = await _policy_and_region(conn, fund_code, approved_on)
     if not await queries.lock_pair(conn, fund_code, bank_code):
@@ -248,7 +211,7 @@ async def reserve_open(
     params = {
         **figure_params(fund_code, bank_code, today),
         "b_approved_on": approved_on,
-        "b_commitments_account": accounts.COMMITMENTS,
+        "b_commitments_account": accounts.commitments(bank_code),
         "b_application": application_id,
     }
     # The agreement, with the figures and ids read alongside it (see _RESERVE_READ).
@@ -272,7 +235,7 @@ async def reserve_open(
     rules, region_code = policy_and_region
     expires_on = approved_on + timedelta(days=rules.integer("reservation_days"))
     if expires_on < today:
-        raise _invalid("approved_on", f"a reservation approved then would have lapsed after {expires_on}")
+        raise invalid("approved_on", f"a reservation approved then would have lapsed after {expires_on}")
     # The agreement whose multiple limits the pair today: the one just read when approved today.
     governing = (
         agreement if approved_on == today else await governing_agreement(conn, fund_code, bank_code, today)
@@ -290,19 +253,20 @@ async def reserve_open(
             guarantee_id=agreement.existing_guarantee,
         )
 
-    entry = await ledger.open_entry(
-        conn,
+    commitments_account = accounts.commitments(bank_code)
+    entry_id = await ledger.post(
+        tx,
         fund_code=fund_code,
         entry_date=approved_on,
         kind="guarantee_reserved",
         description=f"guarantee reserved at {bank_code}",
         reference=application_id,
-        lines=ledger.transfer(reserved_account, accounts.COMMITMENTS, amount_fen),
-        actor=actor,
+        lines=ledger.transfer(reserved_account, commitments_account, amount_fen),
         known_account_ids={
             reserved_account: agreement.reserved_account_id,
-            accounts.COMMITMENTS: agreement.commitments_account_id,
+            commitments_account: agreement.commitments_account_id,
         },
+        last=True,
     )
     reservation = Reservation(
         id=new_id("gua"),
@@ -328,12 +292,11 @@ async def reserve_open(
             "expires_on": expires_on,
             "status": RESERVED,
             "converted_fen": 0,
-            "reserve_entry_id": entry.entry_id,
+            "reserve_entry_id": entry_id,
             "created_at": utcnow(),
         },
     )
-    record = audit.entry(
-        actor,
+    tx.audit(
         "guarantee.reserved",
         "guarantee",
         reservation.id,
@@ -345,19 +308,15 @@ async def reserve_open(
             "amount_fen": amount_fen,
             "approved_on": approved_on.isoformat(),
             "expires_on": expires_on.isoformat(),
-            "entry_id": entry.entry_id,
+            "entry_id": entry_id,
         },
         region_code=region_code,
     )
-    if audit_entries is None:
-        await audit.record_all(conn, [record])
-    else:
-        audit_entries.append(record)
-    return reservation, entry
+    return reservation
 
 
-async def get_reservation(conn: AsyncConnection, reservation_id: str) -> Reservation:
-    return _reservation(await queries.get_guarantee(conn, reservation_id), business_date())
+async def get_reservation(conn: AsyncConnection, reservation_id: str, today: date) -> Reservation:
+    return _reservation(await queries.get_guarantee(conn, reservation_id), today)
 
 
 async def _locked(conn: AsyncConnection, reservation_id: str) -> Any:
@@ -386,14 +345,14 @@ async def _settle(
         raise InvalidState(f"guarantee reservation {reservation_id} is no longer reserved")
 
 
-async def convert(
-    conn: AsyncConnection, actor: Actor, reservation_id: str, *, principal_fen: int, on: date
-) -> Reservation:
+async def convert(tx: Tx, reservation_id: str, *, principal_fen: int, on: date) -> Reservation:
     """Disbursement: the principal becomes outstanding at the bank, the unused part is released."""
-    _positive("principal", principal_fen)
-    not_in_future(on, "on")
+    conn = tx.conn
+    await tx.settle()
+    require_positive(principal_fen, "principal")
+    not_in_future(on, "on", tx.today)
     row = await _locked(conn, reservation_id)
-    current = _reservation(row, business_date())
+    current = _reservation(row, tx.today)
     if principal_fen > row.amount_fen:
         raise PrincipalExceedsGuarantee(
             "the principal is more than the guarantee approved",
@@ -409,7 +368,7 @@ async def convert(
             f"guarantee reservation {reservation_id} is {current.status}", status=current.status
         )
     if on < row.approved_on:
-        raise _invalid("on", f"is before the guarantee was approved ({row.approved_on})")
+        raise invalid("on", f"is before the guarantee was approved ({row.approved_on})")
 
     unused = row.amount_fen - principal_fen
     lines = [
@@ -417,41 +376,39 @@ async def convert(
         ledger.credit(accounts.reserved(row.bank_code), row.amount_fen),
     ]
     if unused:
-        lines.append(ledger.debit(accounts.COMMITMENTS, unused))
-    entry_id = await ledger.post_entry(
-        conn,
+        lines.append(ledger.debit(accounts.commitments(row.bank_code), unused))
+    entry_id = await ledger.post(
+        tx,
         fund_code=row.fund_code,
         entry_date=on,
         kind="guarantee_converted",
         description=f"loan disbursed under guarantee {reservation_id}",
         reference=row.application_id,
         lines=lines,
-        actor=actor,
+        last=True,
     )
     await _settle(
         conn, reservation_id, status=CONVERTED, settled_on=on, entry_id=entry_id, converted_fen=principal_fen
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "guarantee.converted",
         "guarantee",
         reservation_id,
         {"principal_fen": principal_fen, "released_fen": unused, "on": on.isoformat(), "entry_id": entry_id},
         region_code=await _region(conn, row.fund_code),
     )
-    return _reservation(await queries.get_guarantee(conn, reservation_id), business_date())
+    return _reservation(await queries.get_guarantee(conn, reservation_id), tx.today)
 
 
-async def release(
-    conn: AsyncConnection, actor: Actor, reservation_id: str, *, on: date, reason: str
-) -> Reservation:
+async def release(tx: Tx, reservation_id: str, *, on: date, reason: str) -> Reservation:
     """Rejection or withdrawal: the whole reservation goes back to headroom. A lapsed one stays as it is."""
+    conn = tx.conn
+    await tx.settle()
     if not reason.strip():
-        raise _invalid("reason", "must not be empty")
-    not_in_future(on, "on")
+        raise invalid("reason", "must not be empty")
+    not_in_future(on, "on", tx.today)
     row = await _locked(conn, reservation_id)
-    current = _reservation(row, business_date())
+    current = _reservation(row, tx.today)
     if current.status == LAPSED:
         return current
     if current.status != RESERVED:
@@ -459,34 +416,30 @@ async def release(
             f"guarantee reservation {reservation_id} is {current.status}", status=current.status
         )
     if on < row.approved_on:
-        raise _invalid("on", f"is before the guarantee was approved ({row.approved_on})")
-    entry_id = await ledger.reverse_entry(
-        conn,
-        row.reserve_entry_id,
-        entry_date=on,
-        reason=f"guarantee {reservation_id} released: {reason}",
-        actor=actor,
+        raise invalid("on", f"is before the guarantee was approved ({row.approved_on})")
+    entry_id = await ledger.reverse(
+        tx, row.reserve_entry_id, entry_date=on, reason=f"guarantee {reservation_id} released: {reason}"
     )
     await _settle(conn, reservation_id, status=RELEASED, settled_on=on, entry_id=entry_id)
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "guarantee.released",
         "guarantee",
         reservation_id,
         {"reason": reason, "on": on.isoformat(), "entry_id": entry_id},
         region_code=await _region(conn, row.fund_code),
     )
-    return _reservation(await queries.get_guarantee(conn, reservation_id), business_date())
+    return _reservation(await queries.get_guarantee(conn, reservation_id), tx.today)
 
 
-async def lapse_expired(conn: AsyncConnection, actor: Actor, *, today: date) -> int:
+async def lapse_expired(tx: Tx) -> int:
     """Mark every reservation past its last day as lapsed and release it in the ledger.
 
     Idempotent and safe in two processes at once: each row is claimed by a conditional update, so a
     second run (or a concurrent one, once the first commits) finds nothing left to do.
     """
-    rows = await queries.expired_reserved(conn, today)
+    conn = tx.conn
+    await tx.settle()
+    rows = await queries.expired_reserved(conn, tx.today)
     # All pairs at once and in key order: locking them one by one between postings could deadlock
     # with an approval that holds a pair and waits for the fund's shared memo account.
     await queries.lock_pairs(conn, [(row.fund_code, row.bank_code) for row in rows])
@@ -500,23 +453,20 @@ async def lapse_expired(conn: AsyncConnection, actor: Actor, *, today: date) -> 
         )
         if claimed.rowcount != 1:
             continue
-        entry_id = await ledger.reverse_entry(
-            conn, row.reserve_entry_id, entry_date=lapsed_on, reason=f"guarantee {row.id} lapsed", actor=actor
+        entry_id = await ledger.reverse(
+            tx, row.reserve_entry_id, entry_date=lapsed_on, reason=f"guarantee {row.id} lapsed"
         )
         await conn.execute(
             guarantees.update().where(guarantees.c.id == row.id).values(settle_entry_id=entry_id)
         )
-        await audit.record(
-            conn,
-            actor,
+        tx.audit(
             "guarantee.lapsed",
             "guarantee",
             row.id,
             {"expires_on": row.expires_on.isoformat(), "entry_id": entry_id},
             region_code=row.region_code,
         )
-        await events.emit(
-            conn,
+        tx.emit(
             "guarantee_lapsed",
             fund_code=row.fund_code,
             region_code=row.region_code,
@@ -536,8 +486,7 @@ async def lapse_expired(conn: AsyncConnection, actor: Actor, *, today: date) -> 
 
 
 async def reduce_outstanding(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     fund_code: str,
     bank_code: str,
@@ -545,39 +494,14 @@ async def reduce_outstanding(
     on: date,
     reason: str,
     reference: str | None = None,
-) -> None:
-    """Principal leaves the pair's outstanding (repayment, compensation, write-off)."""
-    entry = await reduce_outstanding_open(
-        conn,
-        actor,
-        fund_code=fund_code,
-        bank_code=bank_code,
-        amount_fen=amount_fen,
-        on=on,
-        reason=reason,
-        reference=reference,
-    )
-    await ledger.close_entry(conn, entry)
-
-
-async def reduce_outstanding_open(
-    conn: AsyncConnection,
-    actor: Actor,
-    *,
-    fund_code: str,
-    bank_code: str,
-    amount_fen: int,
-    on: date,
-    reason: str,
-    reference: str | None = None,
-    audit_entries: list[dict[str, Any]] | None = None,
-) -> ledger.OpenEntry:
-    """`reduce_outstanding`, leaving the entry's postings (and with `audit_entries`, its audit
-    record) to the caller, as `reserve_open` does."""
-    _positive("amount", amount_fen)
-    not_in_future(on, "on")
+) -> str:
+    """Principal leaves the pair's outstanding (repayment, compensation, write-off); returns the entry id."""
+    conn = tx.conn
+    await tx.settle()
+    require_positive(amount_fen)
+    not_in_future(on, "on", tx.today)
     if not reason.strip():
-        raise _invalid("reason", "must not be empty")
+        raise invalid("reason", "must not be empty")
     if not await queries.lock_pair(conn, fund_code, bank_code):
         raise NoAgreement(
             f"fund {fund_code} has no agreement with bank {bank_code}",
@@ -586,10 +510,11 @@ async def reduce_outstanding_open(
         )
     # One read, after the pair lock: the outstanding, the ids of the accounts to post to, the region.
     outstanding_account = accounts.outstanding(bank_code)
+    commitments_account = accounts.commitments(bank_code)
     params = {
         "b_fund": fund_code,
         "b_outstanding_account": outstanding_account,
-        "b_commitments_account": accounts.COMMITMENTS,
+        "b_commitments_account": commitments_account,
     }
     row = (await conn.execute(_REDUCE_READ, params)).one()
     outstanding = int(row.outstanding or 0)
@@ -599,22 +524,21 @@ async def reduce_outstanding_open(
             outstanding=Amount(outstanding),
             amount=Amount(amount_fen),
         )
-    entry = await ledger.open_entry(
-        conn,
+    entry_id = await ledger.post(
+        tx,
         fund_code=fund_code,
         entry_date=on,
         kind="outstanding_reduced",
         description=f"guaranteed outstanding at {bank_code} reduced: {reason}",
         reference=reference,
-        lines=ledger.transfer(accounts.COMMITMENTS, outstanding_account, amount_fen),
-        actor=actor,
+        lines=ledger.transfer(commitments_account, outstanding_account, amount_fen),
         known_account_ids={
             outstanding_account: row.outstanding_account_id,
-            accounts.COMMITMENTS: row.commitments_account_id,
+            commitments_account: row.commitments_account_id,
         },
+        last=True,
     )
-    record = audit.entry(
-        actor,
+    tx.audit(
         "guarantee.outstanding_reduced",
         "fund",
         fund_code,
@@ -624,12 +548,8 @@ async def reduce_outstanding_open(
             "on": on.isoformat(),
             "reason": reason,
             "reference": reference,
-            "entry_id": entry.entry_id,
+            "entry_id": entry_id,
         },
         region_code=row.region if row.region is not None else await _region(conn, fund_code),
     )
-    if audit_entries is None:
-        await audit.record_all(conn, [record])
-    else:
-        audit_entries.append(record)
-    return entry
+    return entry_id

@@ -15,11 +15,10 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit, banks, events, ledger
+from loanfund import banks, ledger
 from loanfund.agreements import queries
 from loanfund.agreements.capacity import agreement_status, capacity_fen, live_figures, pair_capacity
-from loanfund.audit import Actor
-from loanfund.clock import business_date, not_in_future, utcnow
+from loanfund.clock import not_in_future, utcnow
 from loanfund.db.tables import agreements, fund_banks
 from loanfund.errors import (
     Duplicate,
@@ -29,24 +28,21 @@ from loanfund.errors import (
     LeverageExceeded,
     LeverageMultipleTooHigh,
     NotFound,
-    ValidationFailed,
+    invalid,
 )
 from loanfund.funds import queries as fund_queries
 from loanfund.funds.service import fund_policy
 from loanfund.ids import new_id
 from loanfund.ledger import accounts
-from loanfund.money import Amount, format_fen, format_pct
+from loanfund.money import Amount, format_fen, format_pct, require_positive
+from loanfund.uow import Tx
 
 MAX_CLAIM_AFTER_DAYS = 3650
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])
-
-
 def _check_pct(field: str, value: Decimal) -> None:
     if not 0 < value <= 100:
-        raise _invalid(field, "must be more than 0 and at most 100")
+        raise invalid(field, "must be more than 0 and at most 100")
 
 
 def _overlaps(row: Any, start: date, end: date | None) -> bool:
@@ -64,8 +60,7 @@ async def _ensure_pair(conn: AsyncConnection, fund_code: str, bank_code: str) ->
 
 
 async def create_agreement(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     fund_code: str,
     bank_code: str,
@@ -78,22 +73,23 @@ async def create_agreement(
     compensation_suspend_pct: Decimal | None = None,
 ) -> str:
     """A new agreement; refused if another agreement of the pair is in force on any day of its period."""
+    conn = tx.conn
     fund = await fund_queries.get_fund(conn, fund_code)
     try:
         await banks.get_bank(conn, bank_code)
     except NotFound:
-        raise _invalid("bank_code", f"no bank {bank_code}") from None
+        raise invalid("bank_code", f"no bank {bank_code}") from None
     if not leverage_multiple.is_finite() or leverage_multiple <= 0:
-        raise _invalid("leverage_multiple", "must be more than zero")
+        raise invalid("leverage_multiple", "must be more than zero")
     if leverage_multiple != round(leverage_multiple, 4):
-        raise _invalid("leverage_multiple", "may have at most 4 decimals")
+        raise invalid("leverage_multiple", "may have at most 4 decimals")
     _check_pct("fund_loss_share_pct", fund_loss_share_pct)
     if not 1 <= claim_after_days <= MAX_CLAIM_AFTER_DAYS:
-        raise _invalid("claim_after_days", f"must be between 1 and {MAX_CLAIM_AFTER_DAYS}")
+        raise invalid("claim_after_days", f"must be between 1 and {MAX_CLAIM_AFTER_DAYS}")
     # The contract knows no "not yet started" status, so an agreement starts today at the latest.
-    not_in_future(effective_from, "effective_from")
+    not_in_future(effective_from, "effective_from", tx.today)
     if effective_to is not None and effective_to < effective_from:
-        raise _invalid("effective_to", "must not be before effective_from")
+        raise invalid("effective_to", "must not be before effective_from")
     if compensation_suspend_pct is not None:
         _check_pct("compensation_suspend_pct", compensation_suspend_pct)
 
@@ -111,7 +107,7 @@ async def create_agreement(
 
     await _ensure_pair(conn, fund_code, bank_code)
     await queries.lock_pair(conn, fund_code, bank_code)
-    await _check_takes_over(conn, fund_code, bank_code, leverage_multiple, effective_from)
+    await _check_takes_over(conn, fund_code, bank_code, leverage_multiple, effective_from, tx.today)
     for existing in await queries.pair_agreements(conn, fund_code, bank_code):
         if _overlaps(existing, effective_from, effective_to):
             raise Duplicate(
@@ -132,12 +128,10 @@ async def create_agreement(
     }
     await conn.execute(
         agreements.insert().values(
-            id=agreement_id, suspended=False, created_at=utcnow(), created_by=actor.client_id, **values
+            id=agreement_id, suspended=False, created_at=utcnow(), created_by=tx.actor.client_id, **values
         )
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "agreement.created",
         "agreement",
         agreement_id,
@@ -148,11 +142,15 @@ async def create_agreement(
 
 
 async def _check_takes_over(
-    conn: AsyncConnection, fund_code: str, bank_code: str, multiple: Decimal, effective_from: date
+    conn: AsyncConnection,
+    fund_code: str,
+    bank_code: str,
+    multiple: Decimal,
+    effective_from: date,
+    today: date,
 ) -> None:
     """A new agreement that will govern the pair must carry what the pair already has outstanding and
     reserved: only compensation may push headroom below zero (domain.md section 5)."""
-    today = business_date()
     latest = await queries.latest_started(conn, fund_code, bank_code, today)
     if latest is not None and latest.effective_from >= effective_from:
         return
@@ -188,12 +186,13 @@ async def _locked_agreement(conn: AsyncConnection, agreement_id: str) -> Any:
     return await queries.get_agreement(conn, agreement_id)
 
 
-async def suspend(conn: AsyncConnection, actor: Actor, agreement_id: str, *, reason: str) -> None:
+async def suspend(tx: Tx, agreement_id: str, *, reason: str) -> None:
     """No new guarantees under the agreement until it is resumed; existing ones are untouched."""
+    conn = tx.conn
     if not reason.strip():
-        raise _invalid("reason", "must not be empty")
+        raise invalid("reason", "must not be empty")
     row = await _locked_agreement(conn, agreement_id)
-    status = agreement_status(row, business_date())
+    status = agreement_status(row, tx.today)
     if status != "active":
         raise InvalidState(f"agreement {agreement_id} is {status}", status=status)
     await conn.execute(
@@ -202,17 +201,14 @@ async def suspend(conn: AsyncConnection, actor: Actor, agreement_id: str, *, rea
         .values(suspended=True, suspended_reason=reason, suspended_at=utcnow())
     )
     fund = await fund_queries.get_fund(conn, row.fund_code)
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "agreement.suspended",
         "agreement",
         agreement_id,
         {"reason": reason},
         region_code=fund.region_code,
     )
-    await events.emit(
-        conn,
+    tx.emit(
         "agreement_suspended",
         fund_code=row.fund_code,
         region_code=fund.region_code,
@@ -226,11 +222,10 @@ async def suspend(conn: AsyncConnection, actor: Actor, agreement_id: str, *, rea
     )
 
 
-async def resume(
-    conn: AsyncConnection, actor: Actor, agreement_id: str, *, reason: str | None = None
-) -> None:
+async def resume(tx: Tx, agreement_id: str, *, reason: str | None = None) -> None:
+    conn = tx.conn
     row = await _locked_agreement(conn, agreement_id)
-    status = agreement_status(row, business_date())
+    status = agreement_status(row, tx.today)
     if status != "suspended":
         raise InvalidState(f"agreement {agreement_id} is {status}, not suspended", status=status)
     await conn.execute(
@@ -239,17 +234,14 @@ async def resume(
         .values(suspended=False, suspended_reason=None, suspended_at=None)
     )
     fund = await fund_queries.get_fund(conn, row.fund_code)
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "agreement.resumed",
         "agreement",
         agreement_id,
         {"reason": reason, "suspended_reason": row.suspended_reason},
         region_code=fund.region_code,
     )
-    await events.emit(
-        conn,
+    tx.emit(
         "agreement_resumed",
         fund_code=row.fund_code,
         region_code=fund.region_code,
@@ -259,8 +251,7 @@ async def resume(
 
 
 async def deposit(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     agreement_id: str,
     *,
     amount_fen: int,
@@ -268,15 +259,16 @@ async def deposit(
     reference: str,
 ) -> str:
     """Move fund cash to `deposit:{bank}`; returns the journal entry id."""
-    if amount_fen <= 0:
-        raise _invalid("amount", "must be more than zero")
-    not_in_future(deposited_on, "deposited_on")
+    conn = tx.conn
+    await tx.settle()
+    require_positive(amount_fen)
+    not_in_future(deposited_on, "deposited_on", tx.today)
     row = await _locked_agreement(conn, agreement_id)
-    status = agreement_status(row, business_date())
+    status = agreement_status(row, tx.today)
     if status == "ended":
         raise InvalidState(f"agreement {agreement_id} ended on {row.effective_to}", status=status)
     if deposited_on < row.effective_from:
-        raise _invalid("deposited_on", f"is before the agreement started ({row.effective_from})")
+        raise invalid("deposited_on", f"is before the agreement started ({row.effective_from})")
     cash = await ledger.balance(conn, row.fund_code, accounts.CASH, for_update=True)
     if cash < amount_fen:
         raise InsufficientFundCash(
@@ -284,25 +276,21 @@ async def deposit(
             cash=Amount(cash),
             amount=Amount(amount_fen),
         )
-    entry_id = await ledger.post_entry(
-        conn,
+    entry_id = await ledger.post(
+        tx,
         fund_code=row.fund_code,
         entry_date=deposited_on,
         kind="deposit",
         description=f"deposit at {row.bank_code} {reference}",
         reference=reference,
         lines=ledger.transfer(accounts.deposit(row.bank_code), accounts.CASH, amount_fen),
-        actor=actor,
     )
-    await _record_movement(
-        conn, actor, row, "agreement.deposit", amount_fen, deposited_on, reference, entry_id
-    )
+    await _record_movement(tx, row, "agreement.deposit", amount_fen, deposited_on, reference, entry_id)
     return entry_id
 
 
 async def withdraw(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     agreement_id: str,
     *,
     amount_fen: int,
@@ -310,12 +298,13 @@ async def withdraw(
     reference: str,
 ) -> str:
     """Move money at the bank back to fund cash, unless what remains cannot carry outstanding + reserved."""
-    if amount_fen <= 0:
-        raise _invalid("amount", "must be more than zero")
-    not_in_future(withdrawn_on, "withdrawn_on")
+    conn = tx.conn
+    await tx.settle()
+    require_positive(amount_fen)
+    not_in_future(withdrawn_on, "withdrawn_on", tx.today)
     row = await _locked_agreement(conn, agreement_id)
     # The deposit belongs to the pair, so the multiple that limits it is the pair's current one.
-    now = await pair_capacity(conn, row.fund_code, row.bank_code, today=business_date())
+    now = await pair_capacity(conn, row.fund_code, row.bank_code, today=tx.today)
     if amount_fen > now.deposit_fen:
         raise InsufficientDeposit(
             f"the fund has only {format_fen(now.deposit_fen)} yuan at bank {row.bank_code}",
@@ -336,25 +325,21 @@ async def withdraw(
             headroom_after=Amount(capacity_after - now.used_fen),
             max_withdrawal=Amount(now.max_withdrawal_fen),
         )
-    entry_id = await ledger.post_entry(
-        conn,
+    entry_id = await ledger.post(
+        tx,
         fund_code=row.fund_code,
         entry_date=withdrawn_on,
         kind="withdrawal",
         description=f"withdrawal from {row.bank_code} {reference}",
         reference=reference,
         lines=ledger.transfer(accounts.CASH, accounts.deposit(row.bank_code), amount_fen),
-        actor=actor,
     )
-    await _record_movement(
-        conn, actor, row, "agreement.withdrawal", amount_fen, withdrawn_on, reference, entry_id
-    )
+    await _record_movement(tx, row, "agreement.withdrawal", amount_fen, withdrawn_on, reference, entry_id)
     return entry_id
 
 
 async def _record_movement(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     agreement: Any,
     action: str,
     amount_fen: int,
@@ -362,10 +347,9 @@ async def _record_movement(
     reference: str,
     entry_id: str,
 ) -> None:
+    conn = tx.conn
     fund = await fund_queries.get_fund(conn, agreement.fund_code)
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         action,
         "agreement",
         agreement.id,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,8 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund.db.tables import application_guarantors, applications
 from loanfund.errors import NotFound
+from loanfund.listing import ListFilter, filtered
+from loanfund.uow import Tx
 
-STATUSES = ("submitted", "guarantee_approved", "disbursed", "rejected", "withdrawn", "lapsed")
+
+class ApplicationStatus(StrEnum):
+    SUBMITTED = "submitted"
+    GUARANTEE_APPROVED = "guarantee_approved"
+    DISBURSED = "disbursed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    LAPSED = "lapsed"  # derived: approved, and the guarantee's last day has passed
+
+
+STATUSES = tuple(ApplicationStatus)
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,12 @@ class Application:
     close_reason: str | None
     disbursed_at: datetime | None
     disbursed_by: str | None
+
+
+@dataclass(frozen=True)
+class LockedApplication(Application):
+    """An application whose row the transaction holds locked until it ends (`lock_application`).
+    Commands on an application take one, so their decisions are made one at a time."""
 
 
 def effective_status(stored: str, expires_on: date | None, today: date) -> str:
@@ -121,16 +141,22 @@ _BY_ID = sa.select(applications).where(applications.c.id == sa.bindparam("b_id")
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 
 
-async def get_application(
-    conn: AsyncConnection, application_id: str, today: date, *, for_update: bool = False
-) -> Application:
-    """One application; `for_update` locks its row so that transitions are decided one at a time."""
-    query = _BY_ID_FOR_UPDATE if for_update else _BY_ID
-    row = (await conn.execute(query, {"b_id": application_id})).first()
+async def get_application(conn: AsyncConnection, application_id: str, today: date) -> Application:
+    row = (await conn.execute(_BY_ID, {"b_id": application_id})).first()
     if row is None:
         raise NotFound(f"application {application_id} not found")
     ids = await _guarantor_ids(conn, [row.id] if row.guarantee_kind == "guarantor" else [])
     return _application(row, ids.get(row.id, ()), today)
+
+
+async def lock_application(tx: Tx, application_id: str) -> LockedApplication:
+    """The application, its row locked until the transaction ends."""
+    row = (await tx.conn.execute(_BY_ID_FOR_UPDATE, {"b_id": application_id})).first()
+    if row is None:
+        raise NotFound(f"application {application_id} not found")
+    ids = await _guarantor_ids(tx.conn, [row.id] if row.guarantee_kind == "guarantor" else [])
+    app = _application(row, ids.get(row.id, ()), tx.today)
+    return LockedApplication(**{f.name: getattr(app, f.name) for f in dataclasses.fields(app)})
 
 
 def _status_filter(status: str, today: date) -> sa.ColumnElement[bool]:
@@ -157,17 +183,10 @@ async def list_applications(
     limit: int = 50,
 ) -> list[Application]:
     """Applications in id (= submission) order; `bank_code` is a filter and, for a bank, its scope."""
-    query = sa.select(applications).order_by(applications.c.id).limit(limit)
-    if region_prefix is not None:
-        query = query.where(applications.c.region_code.startswith(region_prefix, autoescape=True))
-    if bank_code is not None:
-        query = query.where(applications.c.bank_code == bank_code)
-    if fund_code is not None:
-        query = query.where(applications.c.fund_code == fund_code)
+    wanted = ListFilter(region_prefix, bank_code, fund_code, after, limit)
+    query = filtered(applications, wanted)
     if status is not None:
         query = query.where(_status_filter(status, today))
-    if after is not None:
-        query = query.where(applications.c.id > after)
     rows = (await conn.execute(query)).all()
     ids = await _guarantor_ids(conn, [row.id for row in rows if row.guarantee_kind == "guarantor"])
     return [_application(row, ids.get(row.id, ()), today) for row in rows]

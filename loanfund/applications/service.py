@@ -9,17 +9,13 @@ a locked row, timestamped with its actor and written to the audit log with the f
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit, events, ledger
 from loanfund.agreements import reservations
 from loanfund.applications import queries
-from loanfund.applications.queries import Application
-from loanfund.audit import Actor
+from loanfund.applications.queries import Application, LockedApplication
 from loanfund.banks import get_bank
 from loanfund.borrowers import service as borrower_service
 from loanfund.borrowers.queries import Borrower
@@ -33,25 +29,22 @@ from loanfund.errors import (
     InvalidState,
     NotFound,
     SameMakerChecker,
-    ValidationFailed,
+    invalid,
 )
 from loanfund.funds import queries as fund_queries
 from loanfund.funds.service import fund_policy
 from loanfund.guarantors import queries as guarantor_queries
 from loanfund.ids import new_id
 from loanfund.money import format_fen
-
-
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])
+from loanfund.uow import Tx
 
 
 def _reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
-        raise _invalid("reason", "must not be empty")
+        raise invalid("reason", "must not be empty")
     if len(reason) > 500:
-        raise _invalid("reason", "must have at most 500 characters")
+        raise invalid("reason", "must have at most 500 characters")
     return reason
 
 
@@ -59,12 +52,11 @@ async def check_bank(conn: AsyncConnection, bank_code: str) -> None:
     try:
         await get_bank(conn, bank_code)
     except NotFound:
-        raise _invalid("bank_code", f"no bank with code {bank_code}") from None
+        raise invalid("bank_code", f"no bank with code {bank_code}") from None
 
 
 async def submit(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     request: eligibility.ApplicationRequest,
     *,
     borrower: Borrower,
@@ -72,15 +64,15 @@ async def submit(
     micro_profit: bool,
     jobs_created: int,
     region_prefix: str | None,
-    today: date,
 ) -> tuple[str, Eligibility]:
     """Store an eligible application as `submitted`; an ineligible one raises `Ineligible` with the
     checks and stores nothing. `region_prefix` is the window's scope for guarantors and joint members."""
+    conn, today = tx.conn, tx.today
     purpose = purpose.strip()
     if not purpose:
-        raise _invalid("purpose", "must not be empty")
+        raise invalid("purpose", "must not be empty")
     if jobs_created < 0:
-        raise _invalid("jobs_created", "must not be negative")
+        raise invalid("jobs_created", "must not be negative")
     fund = await fund_queries.get_fund(conn, request.fund_code)
     await check_bank(conn, request.bank_code)
     # One submission per borrower at a time: the borrower's row is the lock (see no_open_application).
@@ -121,7 +113,7 @@ async def submit(
             eligibility=result.to_json(),
             status="submitted",
             submitted_at=utcnow(),
-            submitted_by=actor.client_id,
+            submitted_by=tx.actor.client_id,
         )
     )
     if guarantee.guarantor_ids:
@@ -129,9 +121,7 @@ async def submit(
             application_guarantors.insert(),
             [{"application_id": application_id, "guarantor_id": g} for g in guarantee.guarantor_ids],
         )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "application.submitted",
         "application",
         application_id,
@@ -152,9 +142,7 @@ async def submit(
         region_code=fund.region_code,
     )
     # The fund's managers must see the borrower they decide on.
-    await borrower_service.share_with_region(
-        conn, actor, borrower_id=borrower.id, region_code=fund.region_code
-    )
+    await borrower_service.share_with_region(tx, borrower_id=borrower.id, region_code=fund.region_code)
     return application_id, result
 
 
@@ -172,30 +160,13 @@ async def _transition(
         raise InvalidState(f"application {application_id} is no longer {expected}")
 
 
-async def approve(
-    conn: AsyncConnection,
-    actor: Actor,
-    application_id: str,
-    *,
-    today: date,
-    locked: Application | None = None,
-    defer_postings: Callable[[ledger.OpenEntry], None] | None = None,
-) -> Application:
-    """The fund's guarantee: reserve the amount at the bank (refusals change nothing).
-
-    `locked`: the application as the caller read it with `for_update=True` in this transaction (the
-    API does, to check scope), so that it is not read again. `defer_postings`: takes the reservation's
-    ledger entry, whose postings the caller then writes with `ledger.close_entry` as the last write of
-    the transaction (see `ledger.open_entry`); without it they are written here, last.
-    """
-    if locked is not None and locked.id == application_id:
-        app = locked
-    else:
-        app = await queries.get_application(conn, application_id, today, for_update=True)
+async def approve(tx: Tx, app: LockedApplication) -> Application:
+    """The fund's guarantee: reserve the amount at the bank (refusals change nothing)."""
+    conn, actor, today = tx.conn, tx.actor, tx.today
     if actor.client_id is not None and app.submitted_by == actor.client_id:
         raise SameMakerChecker("the client that submitted an application may not approve it")
     if app.status != "submitted":
-        raise InvalidState(f"application {application_id} is {app.status}", status=app.status)
+        raise InvalidState(f"application {app.id} is {app.status}", status=app.status)
     if app.guarantor_ids:
         limit = (await fund_policy(conn, app.fund_code, app.applied_on)).integer("guarantor_max_active")
         await guarantor_queries.lock(conn, app.guarantor_ids)
@@ -209,18 +180,13 @@ async def approve(
                     active_guarantees=counts[guarantor_id],
                     guarantor_max_active=limit,
                 )
-    # The entry's postings are written last (below): they hold the fund's shared balance rows until commit.
-    # Its audit record is written with the approval's, in order, in one round trip.
-    audit_entries: list[dict[str, object]] = []
-    reservation, entry = await reservations.reserve_open(
-        conn,
-        actor,
+    reservation = await reservations.reserve(
+        tx,
         fund_code=app.fund_code,
         bank_code=app.bank_code,
         amount_fen=app.amount_fen,
         approved_on=today,
         application_id=app.id,
-        audit_entries=audit_entries,
     )
     approved_at = utcnow()
     await _transition(
@@ -237,24 +203,19 @@ async def approve(
             "approved_by": actor.client_id,
         },
     )
-    audit_entries.append(
-        audit.entry(
-            actor,
-            "application.approved",
-            "application",
-            app.id,
-            {
-                "status": "guarantee_approved",
-                "guarantee_id": reservation.id,
-                "amount_fen": reservation.amount_fen,
-                "expires_on": reservation.expires_on.isoformat(),
-            },
-            region_code=app.region_code,
-        )
+    tx.audit(
+        "application.approved",
+        "application",
+        app.id,
+        {
+            "status": "guarantee_approved",
+            "guarantee_id": reservation.id,
+            "amount_fen": reservation.amount_fen,
+            "expires_on": reservation.expires_on.isoformat(),
+        },
+        region_code=app.region_code,
     )
-    await audit.record_all(conn, audit_entries)
-    await events.emit(
-        conn,
+    tx.emit(
         "guarantee_approved",
         fund_code=app.fund_code,
         region_code=app.region_code,
@@ -271,51 +232,43 @@ async def approve(
             "expires_on": reservation.expires_on.isoformat(),
         },
     )
-    if defer_postings is not None:
-        defer_postings(entry)
-    else:
-        await ledger.close_entry(conn, entry)
     # The row as now stored, without reading it again (the values are those just written).
-    return dataclasses.replace(
-        app,
-        status=queries.effective_status("guarantee_approved", reservation.expires_on, today),
-        stored_status="guarantee_approved",
-        guarantee_id=reservation.id,
-        guarantee_amount_fen=reservation.amount_fen,
-        guarantee_expires_on=reservation.expires_on,
-        approved_on=today,
-        approved_at=approved_at,
-        approved_by=actor.client_id,
+    return Application(
+        **{
+            **{f.name: getattr(app, f.name) for f in dataclasses.fields(Application)},
+            "status": queries.effective_status("guarantee_approved", reservation.expires_on, today),
+            "stored_status": "guarantee_approved",
+            "guarantee_id": reservation.id,
+            "guarantee_amount_fen": reservation.amount_fen,
+            "guarantee_expires_on": reservation.expires_on,
+            "approved_on": today,
+            "approved_at": approved_at,
+            "approved_by": actor.client_id,
+        }
     )
 
 
-async def _close(
-    conn: AsyncConnection, actor: Actor, application_id: str, *, status: str, reason: str, today: date
-) -> Application:
-    app = await queries.get_application(conn, application_id, today, for_update=True)
+async def _close(tx: Tx, app: LockedApplication, *, status: str, reason: str) -> Application:
     if app.status not in ("submitted", "guarantee_approved"):
-        raise InvalidState(f"application {application_id} is {app.status}", status=app.status)
+        raise InvalidState(f"application {app.id} is {app.status}", status=app.status)
     if app.guarantee_id is not None:
         await reservations.release(
-            conn, actor, app.guarantee_id, on=today, reason=f"application {status}: {reason}"
+            tx, app.guarantee_id, on=tx.today, reason=f"application {status}: {reason}"
         )
     await _transition(
-        conn,
+        tx.conn,
         app.id,
         app.stored_status,
-        {"status": status, "closed_at": utcnow(), "closed_by": actor.client_id, "close_reason": reason},
+        {"status": status, "closed_at": utcnow(), "closed_by": tx.actor.client_id, "close_reason": reason},
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         f"application.{status}",
         "application",
         app.id,
         {"status": status, "previous_status": app.status, "reason": reason, "guarantee_id": app.guarantee_id},
         region_code=app.region_code,
     )
-    await events.emit(
-        conn,
+    tx.emit(
         f"application_{status}",
         fund_code=app.fund_code,
         region_code=app.region_code,
@@ -329,34 +282,30 @@ async def _close(
             "reason": reason,
         },
     )
-    return await queries.get_application(conn, app.id, today)
+    return await queries.get_application(tx.conn, app.id, tx.today)
 
 
-async def reject(
-    conn: AsyncConnection, actor: Actor, application_id: str, *, reason: str, today: date
-) -> Application:
+async def reject(tx: Tx, app: LockedApplication, *, reason: str) -> Application:
     """Refused by the fund or the bank; any reservation goes back to headroom."""
-    return await _close(conn, actor, application_id, status="rejected", reason=_reason(reason), today=today)
+    return await _close(tx, app, status="rejected", reason=_reason(reason))
 
 
-async def withdraw(
-    conn: AsyncConnection, actor: Actor, application_id: str, *, reason: str | None, today: date
-) -> Application:
+async def withdraw(tx: Tx, app: LockedApplication, *, reason: str | None) -> Application:
     """Withdrawn at the window (the borrower changed their mind); any reservation is released."""
     text = _reason(reason) if reason is not None else "withdrawn at the window"
-    return await _close(conn, actor, application_id, status="withdrawn", reason=text, today=today)
+    return await _close(tx, app, status="withdrawn", reason=text)
 
 
-async def mark_disbursed(conn: AsyncConnection, actor: Actor, application_id: str, *, loan_id: str) -> None:
+async def mark_disbursed(tx: Tx, app: LockedApplication, *, loan_id: str) -> None:
     """Called by the loans service in the disbursement's transaction."""
     await _transition(
-        conn,
-        application_id,
+        tx.conn,
+        app.id,
         "guarantee_approved",
         {
             "status": "disbursed",
             "loan_id": loan_id,
             "disbursed_at": utcnow(),
-            "disbursed_by": actor.client_id,
+            "disbursed_by": tx.actor.client_id,
         },
     )

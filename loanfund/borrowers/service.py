@@ -16,38 +16,33 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit
-from loanfund.audit import Actor
 from loanfund.borrowers import queries
 from loanfund.borrowers.queries import Certificate
 from loanfund.clock import utcnow
 from loanfund.db.tables import borrower_regions, borrowers
-from loanfund.errors import Duplicate, FutureDate, ValidationFailed
+from loanfund.errors import Duplicate, FutureDate, invalid
 from loanfund.identity import mask_id, parse_resident_id, parse_uscc
 from loanfund.ids import new_id
 from loanfund.policy import CATEGORIES
+from loanfund.uow import Tx
 
 FIRM_CATEGORIES = ("small_firm",)
 CERTIFICATE_KINDS = ("reemployment",)
 REGION_RE = re.compile(r"[0-9]{1,6}")
 
 
-def invalid_field(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])
-
-
 def check_region(region_code: str, field: str = "region_code") -> str:
     if not REGION_RE.fullmatch(region_code):
-        raise invalid_field(field, "must be a region code or prefix of 1–6 digits")
+        raise invalid(field, "must be a region code or prefix of 1–6 digits")
     return region_code
 
 
 def required_text(value: str, field: str, max_length: int = 200) -> str:
     value = value.strip()
     if not value:
-        raise invalid_field(field, "must not be empty")
+        raise invalid(field, "must not be empty")
     if len(value) > max_length:
-        raise invalid_field(field, f"must have at most {max_length} characters")
+        raise invalid(field, f"must have at most {max_length} characters")
     return value
 
 
@@ -56,12 +51,10 @@ def checked_categories(
 ) -> list[str]:
     """Known categories in canonical order, each once; unknown ones are refused."""
     if not categories:
-        raise invalid_field(field, "must name at least one category")
+        raise invalid(field, "must name at least one category")
     for index, category in enumerate(categories):
         if category not in allowed:
-            raise invalid_field(
-                f"{field}[{index}]", f"unknown category {category!r}; known: {', '.join(allowed)}"
-            )
+            raise invalid(f"{field}[{index}]", f"unknown category {category!r}; known: {', '.join(allowed)}")
     return [category for category in allowed if category in categories]
 
 
@@ -69,7 +62,7 @@ def checked_certificates(certificates: Sequence[Certificate], today: date) -> li
     for index, cert in enumerate(certificates):
         field = f"certificates[{index}]"
         if cert.kind not in CERTIFICATE_KINDS:
-            raise invalid_field(f"{field}.kind", f"must be one of {', '.join(CERTIFICATE_KINDS)}")
+            raise invalid(f"{field}.kind", f"must be one of {', '.join(CERTIFICATE_KINDS)}")
         required_text(cert.number, f"{field}.number", 64)
         if cert.issued_on > today:
             raise FutureDate(
@@ -77,7 +70,7 @@ def checked_certificates(certificates: Sequence[Certificate], today: date) -> li
                 field=f"{field}.issued_on",
             )
         if not cert.issued_on.year <= cert.inspected_year <= today.year:
-            raise invalid_field(
+            raise invalid(
                 f"{field}.inspected_year",
                 f"must be between the year of issue ({cert.issued_on.year}) and this year ({today.year})",
             )
@@ -97,15 +90,12 @@ async def link_region(
     return bool(result.rowcount)
 
 
-async def share_with_region(
-    conn: AsyncConnection, actor: Actor, *, borrower_id: str, region_code: str
-) -> None:
+async def share_with_region(tx: Tx, *, borrower_id: str, region_code: str) -> None:
     """Make a borrower visible to a region (a window that registered them again, a fund they apply to)."""
+    conn = tx.conn
     check_region(region_code)
     if await link_region(conn, borrower_regions, "borrower_id", borrower_id, region_code):
-        await audit.record(
-            conn,
-            actor,
+        tx.audit(
             "borrower.shared_with_region",
             "borrower",
             borrower_id,
@@ -140,8 +130,7 @@ async def _insert(conn: AsyncConnection, kind: str, number: str, values: dict[st
 
 
 async def register_individual(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     id_number: str,
     name: str,
@@ -151,10 +140,10 @@ async def register_individual(
     credit_community: bool,
     syb_trained: bool,
     region_code: str,
-    today: date,
 ) -> str:
     """Register a person; refuses an invalid ID (`InvalidIdNumber`) or a second registration (`Duplicate`
     with the existing `id`, nothing written: the caller decides whether to share the record)."""
+    conn, today = tx.conn, tx.today
     resident = parse_resident_id(id_number, today)
     name = required_text(name, "name")
     if phone is not None:
@@ -177,12 +166,10 @@ async def register_individual(
             "credit_community": credit_community,
             "syb_trained": syb_trained,
             "region_code": region_code,
-            "created_by": actor.client_id,
+            "created_by": tx.actor.client_id,
         },
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "borrower.registered",
         "borrower",
         borrower_id,
@@ -202,8 +189,7 @@ async def register_individual(
 
 
 async def register_enterprise(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     uscc: str,
     name: str,
@@ -212,12 +198,13 @@ async def register_enterprise(
     categories: Sequence[str] | None,
     region_code: str,
 ) -> str:
+    conn = tx.conn
     code = parse_uscc(uscc)
     name = required_text(name, "name")
     if staff_count < 1:
-        raise invalid_field("staff_count", "must be at least 1")
+        raise invalid("staff_count", "must be at least 1")
     if not 0 <= eligible_new_hires <= staff_count:
-        raise invalid_field("eligible_new_hires", "must be between 0 and staff_count")
+        raise invalid("eligible_new_hires", "must be between 0 and staff_count")
     cats = checked_categories(categories if categories is not None else FIRM_CATEGORIES, FIRM_CATEGORIES)
     check_region(region_code)
     await _refuse_duplicate(conn, "enterprise", code)
@@ -232,12 +219,10 @@ async def register_enterprise(
             "staff_count": staff_count,
             "eligible_new_hires": eligible_new_hires,
             "region_code": region_code,
-            "created_by": actor.client_id,
+            "created_by": tx.actor.client_id,
         },
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "borrower.registered",
         "borrower",
         borrower_id,

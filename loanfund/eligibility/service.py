@@ -21,7 +21,7 @@ from loanfund.eligibility.rules import (
     Request,
     evaluate,
 )
-from loanfund.errors import FutureDate, ValidationFailed
+from loanfund.errors import FutureDate, invalid
 from loanfund.funds.service import fund_policy
 from loanfund.guarantors import queries as guarantor_queries
 
@@ -49,19 +49,15 @@ class ApplicationRequest:
     partner_borrower_ids: tuple[str, ...] = ()
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])
-
-
 def _unique(ids: Sequence[str], field: str) -> None:
     if len(set(ids)) != len(ids):
-        raise _invalid(field, "names the same id twice")
+        raise invalid(field, "names the same id twice")
 
 
 def validate_guarantee(guarantee: GuaranteeRequest, borrower_id: str) -> None:
     """The shape of a guarantee: which fields go with which kind (422 validation_error otherwise)."""
     if guarantee.kind not in GUARANTEE_KINDS:
-        raise _invalid("guarantee.kind", f"must be one of {', '.join(GUARANTEE_KINDS)}")
+        raise invalid("guarantee.kind", f"must be one of {', '.join(GUARANTEE_KINDS)}")
     need = {
         "guarantor_ids": guarantee.kind == "guarantor",
         "collateral_description": guarantee.kind == "collateral",
@@ -74,22 +70,22 @@ def validate_guarantee(guarantee: GuaranteeRequest, borrower_id: str) -> None:
     }
     for name, needed in need.items():
         if needed and not given[name]:
-            raise _invalid(f"guarantee.{name}", f"is required for a {guarantee.kind} guarantee")
+            raise invalid(f"guarantee.{name}", f"is required for a {guarantee.kind} guarantee")
         if given[name] and not needed:
-            raise _invalid(f"guarantee.{name}", f"does not belong to a {guarantee.kind} guarantee")
+            raise invalid(f"guarantee.{name}", f"does not belong to a {guarantee.kind} guarantee")
     _unique(guarantee.guarantor_ids, "guarantee.guarantor_ids")
     _unique(guarantee.joint_borrower_ids, "guarantee.joint_borrower_ids")
     if borrower_id in guarantee.joint_borrower_ids:
-        raise _invalid("guarantee.joint_borrower_ids", "must name the other members, not the borrower")
+        raise invalid("guarantee.joint_borrower_ids", "must name the other members, not the borrower")
     if guarantee.collateral_description is not None and not guarantee.collateral_description.strip():
-        raise _invalid("guarantee.collateral_description", "must not be empty")
+        raise invalid("guarantee.collateral_description", "must not be empty")
 
 
 def validate_request(request: ApplicationRequest, today: date) -> None:
     if request.amount_fen <= 0:
-        raise _invalid("amount", "must be more than zero")
+        raise invalid("amount", "must be more than zero")
     if not 1 <= request.term_months <= MAX_TERM_MONTHS:
-        raise _invalid("term_months", f"must be between 1 and {MAX_TERM_MONTHS}")
+        raise invalid("term_months", f"must be between 1 and {MAX_TERM_MONTHS}")
     if request.applied_on > today:
         raise FutureDate(
             f"applied_on {request.applied_on.isoformat()} is after today ({today.isoformat()})",
@@ -98,7 +94,7 @@ def validate_request(request: ApplicationRequest, today: date) -> None:
     validate_guarantee(request.guarantee, request.borrower_id)
     _unique(request.partner_borrower_ids, "partner_borrower_ids")
     if request.borrower_id in request.partner_borrower_ids:
-        raise _invalid("partner_borrower_ids", "must name the other members, not the borrower")
+        raise invalid("partner_borrower_ids", "must name the other members, not the borrower")
 
 
 def borrower_facts(borrower: Borrower) -> BorrowerFacts:
@@ -184,6 +180,6 @@ async def partner_facts(
     partners = []
     for partner_id in request.partner_borrower_ids:
         if not await _borrower_visible(conn, partner_id, region_prefix):
-            raise _invalid("partner_borrower_ids", f"no borrower {partner_id} in your region")
+            raise invalid("partner_borrower_ids", f"no borrower {partner_id} in your region")
         partners.append(borrower_facts(await borrower_queries.get_borrower(conn, partner_id)))
     return tuple(partners)

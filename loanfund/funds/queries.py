@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loanfund.db.rows import read_model
 from loanfund.db.tables import (
     allocations,
     contributions,
@@ -20,40 +22,91 @@ from loanfund.db.tables import (
 )
 from loanfund.errors import NotFound
 from loanfund.ledger import accounts
+from loanfund.money import Fen
 
 
-async def get_fund(conn: AsyncConnection, code: str) -> Row[Any]:
+@dataclass(frozen=True)
+class Fund:
+    code: str
+    name: str
+    region_code: str
+    currency: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FundPolicy:
+    """An edition and its overrides, in force from `effective_from` until the next one."""
+
+    id: str
+    fund_code: str
+    effective_from: date
+    edition: str
+    overrides: dict[str, Any]
+    created_at: datetime
+    created_by: str | None
+
+
+@dataclass(frozen=True)
+class Allocation:
+    id: str
+    fund_code: str
+    amount_fen: Fen
+    received_on: date
+    reference: str
+    match_ratio_pct: Decimal
+    match_due_on: date
+    entry_id: str
+    reversal_entry_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Contribution:
+    id: str
+    fund_code: str
+    source: str
+    amount_fen: Fen
+    received_on: date
+    reference: str
+    allocation_id: str | None
+    entry_id: str
+    reversal_entry_id: str | None
+    created_at: datetime
+
+
+async def get_fund(conn: AsyncConnection, code: str) -> Fund:
     row = (await conn.execute(sa.select(funds).where(funds.c.code == code))).first()
     if row is None:
         raise NotFound(f"fund {code} not found")
-    return row
+    return read_model(Fund, row)
 
 
 async def list_funds(
     conn: AsyncConnection, *, region_prefix: str | None, after: str | None, limit: int
-) -> list[Row[Any]]:
+) -> list[Fund]:
     query = sa.select(funds).order_by(funds.c.code).limit(limit)
     if region_prefix:
         query = query.where(funds.c.region_code.startswith(region_prefix, autoescape=True))
     if after is not None:
         query = query.where(funds.c.code > after)
-    return list((await conn.execute(query)).all())
+    return [read_model(Fund, row) for row in await conn.execute(query)]
 
 
 async def fund_exists(conn: AsyncConnection, code: str) -> bool:
     return (await conn.scalar(sa.select(funds.c.code).where(funds.c.code == code))) is not None
 
 
-async def policies(conn: AsyncConnection, fund_code: str) -> list[Row[Any]]:
+async def policies(conn: AsyncConnection, fund_code: str) -> list[FundPolicy]:
     query = (
         sa.select(fund_policies)
         .where(fund_policies.c.fund_code == fund_code)
         .order_by(fund_policies.c.effective_from)
     )
-    return list((await conn.execute(query)).all())
+    return [read_model(FundPolicy, row) for row in await conn.execute(query)]
 
 
-async def get_allocation(conn: AsyncConnection, fund_code: str, allocation_id: str) -> Row[Any]:
+async def get_allocation(conn: AsyncConnection, fund_code: str, allocation_id: str) -> Allocation:
     row = (
         await conn.execute(
             sa.select(allocations).where(
@@ -63,10 +116,10 @@ async def get_allocation(conn: AsyncConnection, fund_code: str, allocation_id: s
     ).first()
     if row is None:
         raise NotFound(f"allocation {allocation_id} not found in fund {fund_code}")
-    return row
+    return read_model(Allocation, row)
 
 
-async def get_contribution(conn: AsyncConnection, fund_code: str, contribution_id: str) -> Row[Any]:
+async def get_contribution(conn: AsyncConnection, fund_code: str, contribution_id: str) -> Contribution:
     row = (
         await conn.execute(
             sa.select(contributions).where(
@@ -76,10 +129,10 @@ async def get_contribution(conn: AsyncConnection, fund_code: str, contribution_i
     ).first()
     if row is None:
         raise NotFound(f"contribution {contribution_id} not found in fund {fund_code}")
-    return row
+    return read_model(Contribution, row)
 
 
-async def allocations_as_of(conn: AsyncConnection, fund_code: str, as_of: date) -> list[Row[Any]]:
+async def allocations_as_of(conn: AsyncConnection, fund_code: str, as_of: date) -> list[Allocation]:
     """Allocations received by `as_of` and not reversed by then, with their amount from the ledger."""
     reversal = journal_entries.alias("reversal")
     query = (
@@ -92,7 +145,7 @@ async def allocations_as_of(conn: AsyncConnection, fund_code: str, as_of: date) 
         )
         .order_by(allocations.c.received_on, allocations.c.id)
     )
-    return list((await conn.execute(query)).all())
+    return [read_model(Allocation, row) for row in await conn.execute(query)]
 
 
 async def matched_by_allocation(conn: AsyncConnection, fund_code: str, as_of: date) -> dict[str, int]:

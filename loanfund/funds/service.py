@@ -11,28 +11,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit, ledger, policy
-from loanfund.audit import Actor
+from loanfund import ledger, policy
 from loanfund.clock import utcnow
 from loanfund.db.tables import allocations, contributions, fund_policies, funds
-from loanfund.errors import Duplicate, InsufficientFundCash, InvalidState, ValidationFailed
+from loanfund.errors import Duplicate, InsufficientFundCash, InvalidState, invalid
 from loanfund.funds import queries
 from loanfund.ids import new_id
 from loanfund.ledger import accounts
 from loanfund.money import CURRENCY, Amount, fen_to_decimal, require_positive, round_to_fen
+from loanfund.uow import Tx
 
 FUND_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 REGION_CODE_RE = re.compile(r"[0-9]{6}")
-CONTRIBUTION_SOURCES = ("local_match", "central", "deposit_interest", "donation", "other")
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])
+class ContributionSource(StrEnum):
+    LOCAL_MATCH = "local_match"
+    CENTRAL = "central"
+    DEPOSIT_INTEREST = "deposit_interest"
+    DONATION = "donation"
+    OTHER = "other"
+
+
+CONTRIBUTION_SOURCES = tuple(ContributionSource)
 
 
 def _checked_overrides(edition: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,8 +50,7 @@ def _checked_overrides(edition: str, overrides: Mapping[str, Any]) -> dict[str, 
 
 
 async def create_fund(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     code: str,
     name: str,
@@ -53,14 +59,15 @@ async def create_fund(
     currency: str = CURRENCY,
     policy_overrides: Mapping[str, Any] | None = None,
 ) -> str:
+    conn = tx.conn
     if not FUND_CODE_RE.fullmatch(code):
-        raise _invalid("code", "1–32 letters, digits, '-' or '_'")
+        raise invalid("code", "1–32 letters, digits, '-' or '_'")
     if not REGION_CODE_RE.fullmatch(region_code):
-        raise _invalid("region_code", "must be 6 digits (GB/T 2260)")
+        raise invalid("region_code", "must be 6 digits (GB/T 2260)")
     if currency != CURRENCY:
-        raise _invalid("currency", f"must be {CURRENCY}")
+        raise invalid("currency", f"must be {CURRENCY}")
     if not name.strip():
-        raise _invalid("name", "must not be empty")
+        raise invalid("name", "must not be empty")
     overrides = _checked_overrides(policy_edition, policy_overrides or {})
     if await queries.fund_exists(conn, code):
         raise Duplicate(f"fund {code} already exists", code=code)
@@ -78,12 +85,10 @@ async def create_fund(
             edition=policy_edition,
             overrides=overrides,
             created_at=now,
-            created_by=actor.client_id,
+            created_by=tx.actor.client_id,
         )
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "fund.created",
         "fund",
         code,
@@ -99,14 +104,14 @@ async def create_fund(
 
 
 async def adopt_policy(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     fund_code: str,
     policy_edition: str,
     overrides: Mapping[str, Any],
     effective_from: date,
 ) -> str:
+    conn = tx.conn
     fund = await queries.get_fund(conn, fund_code)
     normalised = _checked_overrides(policy_edition, overrides)
     existing = await queries.policies(conn, fund_code)
@@ -121,12 +126,10 @@ async def adopt_policy(
             edition=policy_edition,
             overrides=normalised,
             created_at=utcnow(),
-            created_by=actor.client_id,
+            created_by=tx.actor.client_id,
         )
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "fund.policy_adopted",
         "fund",
         fund_code,
@@ -148,8 +151,7 @@ async def fund_policy(conn: AsyncConnection, fund_code: str, on: date) -> policy
 
 
 async def record_allocation(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     fund_code: str,
     amount_fen: int,
@@ -158,19 +160,19 @@ async def record_allocation(
     match_ratio_pct: Decimal,
     match_due_on: date,
 ) -> str:
+    conn = tx.conn
     require_positive(amount_fen)
     fund = await queries.get_fund(conn, fund_code)
     if match_ratio_pct < 0:
-        raise _invalid("match_ratio_pct", "must not be negative")
-    entry_id = await ledger.post_entry(
-        conn,
+        raise invalid("match_ratio_pct", "must not be negative")
+    entry_id = await ledger.post(
+        tx,
         fund_code=fund_code,
         entry_date=received_on,
         kind="allocation",
         description=f"provincial allocation {reference}",
         reference=reference,
         lines=ledger.transfer(accounts.CASH, accounts.capital("provincial"), amount_fen),
-        actor=actor,
     )
     allocation_id = new_id("alloc")
     await conn.execute(
@@ -186,9 +188,7 @@ async def record_allocation(
             created_at=utcnow(),
         )
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "allocation.recorded",
         "allocation",
         allocation_id,
@@ -207,8 +207,7 @@ async def record_allocation(
 
 
 async def record_contribution(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     fund_code: str,
     source: str,
@@ -217,27 +216,27 @@ async def record_contribution(
     reference: str,
     allocation_id: str | None = None,
 ) -> str:
+    conn = tx.conn
     require_positive(amount_fen)
     fund = await queries.get_fund(conn, fund_code)
     if source not in CONTRIBUTION_SOURCES:
-        raise _invalid("source", f"must be one of {', '.join(CONTRIBUTION_SOURCES)}")
+        raise invalid("source", f"must be one of {', '.join(CONTRIBUTION_SOURCES)}")
     if source == "local_match":
         if allocation_id is None:
-            raise _invalid("allocation_id", "a local_match contribution must name the allocation it matches")
+            raise invalid("allocation_id", "a local_match contribution must name the allocation it matches")
         allocation = await queries.get_allocation(conn, fund_code, allocation_id)
         if allocation.reversal_entry_id is not None:
             raise InvalidState(f"allocation {allocation_id} has been reversed")
     elif allocation_id is not None:
-        raise _invalid("allocation_id", "only local_match contributions are tied to an allocation")
-    entry_id = await ledger.post_entry(
-        conn,
+        raise invalid("allocation_id", "only local_match contributions are tied to an allocation")
+    entry_id = await ledger.post(
+        tx,
         fund_code=fund_code,
         entry_date=received_on,
         kind="contribution",
         description=f"{source} contribution {reference}",
         reference=reference,
         lines=ledger.transfer(accounts.CASH, accounts.capital(source), amount_fen),
-        actor=actor,
     )
     contribution_id = new_id("contrib")
     await conn.execute(
@@ -253,9 +252,7 @@ async def record_contribution(
             created_at=utcnow(),
         )
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "contribution.recorded",
         "contribution",
         contribution_id,
@@ -274,8 +271,7 @@ async def record_contribution(
 
 
 async def _reverse_money_in(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     table: sa.Table,
     row: Any,
@@ -283,10 +279,12 @@ async def _reverse_money_in(
     reason: str,
     reversed_on: date,
 ) -> str:
+    conn = tx.conn
+    await tx.settle()
     if row.reversal_entry_id is not None:
         raise InvalidState(f"{row.id} is already reversed", reversal_entry_id=row.reversal_entry_id)
     if not reason.strip():
-        raise _invalid("reason", "must not be empty")
+        raise invalid("reason", "must not be empty")
     cash = await ledger.balance(conn, row.fund_code, accounts.CASH, for_update=True)
     if cash < row.amount_fen:
         raise InsufficientFundCash(
@@ -294,9 +292,7 @@ async def _reverse_money_in(
             cash=Amount(cash),
             amount=Amount(row.amount_fen),
         )
-    entry_id = await ledger.reverse_entry(
-        conn, row.entry_id, entry_date=reversed_on, reason=reason, actor=actor
-    )
+    entry_id = await ledger.reverse(tx, row.entry_id, entry_date=reversed_on, reason=reason)
     # Compare-and-set: two concurrent reversals cannot both pass.
     result = await conn.execute(
         table.update()
@@ -305,9 +301,7 @@ async def _reverse_money_in(
     )
     if result.rowcount != 1:
         raise InvalidState(f"{row.id} is already reversed")
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         f"{table.name.rstrip('s')}.reversed",
         table.name.rstrip("s"),
         row.id,
@@ -318,13 +312,13 @@ async def _reverse_money_in(
 
 
 async def reverse_allocation(
-    conn: AsyncConnection, actor: Actor, *, fund_code: str, allocation_id: str, reason: str, reversed_on: date
+    tx: Tx, *, fund_code: str, allocation_id: str, reason: str, reversed_on: date
 ) -> str:
+    conn = tx.conn
     fund = await queries.get_fund(conn, fund_code)
     row = await queries.get_allocation(conn, fund_code, allocation_id)
     return await _reverse_money_in(
-        conn,
-        actor,
+        tx,
         table=allocations,
         row=row,
         region_code=fund.region_code,
@@ -334,19 +328,18 @@ async def reverse_allocation(
 
 
 async def reverse_contribution(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     fund_code: str,
     contribution_id: str,
     reason: str,
     reversed_on: date,
 ) -> str:
+    conn = tx.conn
     fund = await queries.get_fund(conn, fund_code)
     row = await queries.get_contribution(conn, fund_code, contribution_id)
     return await _reverse_money_in(
-        conn,
-        actor,
+        tx,
         table=contributions,
         row=row,
         region_code=fund.region_code,
@@ -356,23 +349,21 @@ async def reverse_contribution(
 
 
 async def add_subsidy_budget(
-    conn: AsyncConnection, actor: Actor, *, fund_code: str, amount_fen: int, received_on: date, reference: str
+    tx: Tx, *, fund_code: str, amount_fen: int, received_on: date, reference: str
 ) -> str:
+    conn = tx.conn
     require_positive(amount_fen)
     fund = await queries.get_fund(conn, fund_code)
-    entry_id = await ledger.post_entry(
-        conn,
+    entry_id = await ledger.post(
+        tx,
         fund_code=fund_code,
         entry_date=received_on,
         kind="subsidy_budget",
         description=f"subsidy budget {reference}",
         reference=reference,
         lines=ledger.transfer(accounts.SUBSIDY_BUDGET, accounts.capital("subsidy"), amount_fen),
-        actor=actor,
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "subsidy_budget.received",
         "fund",
         fund_code,
@@ -463,3 +454,25 @@ async def matching(conn: AsyncConnection, fund_code: str, as_of: date) -> list[A
             )
         )
     return result
+
+
+async def allocation_matching(
+    conn: AsyncConnection, fund_code: str, allocation_id: str, as_of: date
+) -> AllocationMatching:
+    """One allocation's matching as of a date; a reversed one, or one received after `as_of`, shows
+    its requirement with nothing matched."""
+    for found in await matching(conn, fund_code, as_of):
+        if found.allocation_id == allocation_id:
+            return found
+    row = await queries.get_allocation(conn, fund_code, allocation_id)
+    required = required_match_fen(row.amount_fen, row.match_ratio_pct)
+    return AllocationMatching(
+        allocation_id=row.id,
+        reference=row.reference,
+        amount_fen=row.amount_fen,
+        required_fen=required,
+        matched_fen=0,
+        shortfall_fen=required,
+        due_on=row.match_due_on,
+        status=matching_status(required, 0, row.match_due_on, as_of),
+    )

@@ -3,32 +3,36 @@ guarantor backs (`guarantor_max_active`) counts every fund; a second registratio
 
 from __future__ import annotations
 
-from datetime import date
+from enum import StrEnum
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit
-from loanfund.audit import Actor
-from loanfund.borrowers.service import check_region, invalid_field, link_region, required_text
+from loanfund.borrowers.service import check_region, link_region, required_text
 from loanfund.clock import utcnow
 from loanfund.db.tables import guarantor_regions, guarantors
-from loanfund.errors import Duplicate
+from loanfund.errors import Duplicate, invalid
 from loanfund.guarantors import queries
 from loanfund.identity import mask_id, parse_resident_id
 from loanfund.ids import new_id
+from loanfund.uow import Tx
 
-EMPLOYER_KINDS = ("civil_service", "public_institution", "state_enterprise", "other")
+
+class EmployerKind(StrEnum):
+    CIVIL_SERVICE = "civil_service"
+    PUBLIC_INSTITUTION = "public_institution"
+    STATE_ENTERPRISE = "state_enterprise"
+    OTHER = "other"
 
 
-async def share_with_region(
-    conn: AsyncConnection, actor: Actor, *, guarantor_id: str, region_code: str
-) -> None:
+EMPLOYER_KINDS = tuple(EmployerKind)
+
+
+async def share_with_region(tx: Tx, *, guarantor_id: str, region_code: str) -> None:
+    conn = tx.conn
     check_region(region_code)
     if await link_region(conn, guarantor_regions, "guarantor_id", guarantor_id, region_code):
-        await audit.record(
-            conn,
-            actor,
+        tx.audit(
             "guarantor.shared_with_region",
             "guarantor",
             guarantor_id,
@@ -44,8 +48,7 @@ async def _refuse_duplicate(conn: AsyncConnection, number: str) -> None:
 
 
 async def register(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
     *,
     id_number: str,
     name: str,
@@ -53,15 +56,15 @@ async def register(
     employer_kind: str,
     monthly_income_fen: int,
     region_code: str,
-    today: date,
 ) -> str:
+    conn, today = tx.conn, tx.today
     resident = parse_resident_id(id_number, today)
     name = required_text(name, "name")
     employer = required_text(employer, "employer")
     if employer_kind not in EMPLOYER_KINDS:
-        raise invalid_field("employer_kind", f"must be one of {', '.join(EMPLOYER_KINDS)}")
+        raise invalid("employer_kind", f"must be one of {', '.join(EMPLOYER_KINDS)}")
     if monthly_income_fen <= 0:
-        raise invalid_field("monthly_income", "must be more than zero")
+        raise invalid("monthly_income", "must be more than zero")
     check_region(region_code)
     await _refuse_duplicate(conn, resident.number)
     guarantor_id = new_id("gtr")
@@ -79,16 +82,14 @@ async def register(
                     monthly_income_fen=monthly_income_fen,
                     region_code=region_code,
                     created_at=utcnow(),
-                    created_by=actor.client_id,
+                    created_by=tx.actor.client_id,
                 )
             )
     except IntegrityError:
         await _refuse_duplicate(conn, resident.number)
         raise
     await link_region(conn, guarantor_regions, "guarantor_id", guarantor_id, region_code)
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "guarantor.registered",
         "guarantor",
         guarantor_id,

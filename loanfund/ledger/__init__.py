@@ -2,19 +2,16 @@
 
 from loanfund.ledger import accounts
 from loanfund.ledger.entries import (
-    OpenEntry,
     Posting,
-    close_entry,
     credit,
     debit,
-    open_entry,
     post,
-    post_entry,
     reverse,
-    reverse_entry,
     transfer,
+    write_postings,
 )
 from loanfund.ledger.queries import account_id_column, balance, balance_column, signed_balances, trial_balance
+from loanfund.uow import OpenEntry
 
 __all__ = [
     "OpenEntry",
@@ -23,15 +20,12 @@ __all__ = [
     "accounts",
     "balance",
     "balance_column",
-    "close_entry",
     "credit",
     "debit",
-    "open_entry",
     "post",
-    "post_entry",
     "reverse",
-    "reverse_entry",
     "signed_balances",
     "transfer",
     "trial_balance",
+    "write_postings",
 ]

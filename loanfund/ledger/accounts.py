@@ -14,12 +14,13 @@ ACCOUNT_NAME_RE = re.compile(
     "^(cash|subsidy_budget|memo:commitments|income:recovery"
     "|expense:(compensation|write_off)"
     "|capital:(provincial|local_match|central|deposit_interest|donation|other|subsidy)"
-    f"|(deposit|recoverable|subsidy_paid|memo:reserved|memo:outstanding):{BANK_CODE_PATTERN})$"
+    f"|(deposit|recoverable|subsidy_paid|memo:reserved|memo:outstanding|memo:commitments):{BANK_CODE_PATTERN})$"
 )
 
 CASH = "cash"
 SUBSIDY_BUDGET = "subsidy_budget"
-COMMITMENTS = "memo:commitments"
+# The fund-wide contra account of ledgers made before migration 0006; its balance moved to the banks'.
+LEGACY_COMMITMENTS = "memo:commitments"
 COMPENSATION = "expense:compensation"
 WRITE_OFF = "expense:write_off"
 RECOVERY = "income:recovery"
@@ -49,6 +50,12 @@ def outstanding(bank_code: str) -> str:
     return f"memo:outstanding:{bank_code}"
 
 
+def commitments(bank_code: str) -> str:
+    """The contra account of a bank's memo pair: one per bank, so writes at different banks never
+    wait on one fund-wide balance row."""
+    return f"memo:commitments:{bank_code}"
+
+
 def is_valid(name: str) -> bool:
     return ACCOUNT_NAME_RE.fullmatch(name) is not None
 
@@ -61,7 +68,7 @@ def check_name(name: str) -> str:
 
 def is_credit_normal(name: str) -> bool:
     """Sources of money (capital, income) and the memo counter-account carry credit balances."""
-    return name.startswith(("capital:", "income:")) or name == COMMITMENTS
+    return name.startswith(("capital:", "income:", LEGACY_COMMITMENTS))
 
 
 def natural_balance(name: str, signed_fen: int) -> int:

@@ -15,13 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund.audit import Actor
 from loanfund.clock import utcnow
 from loanfund.db.tables import journal_entries, ledger_accounts, postings
 from loanfund.errors import InvalidState, NotFound, UnbalancedEntry
 from loanfund.ids import new_id
 from loanfund.ledger.accounts import check_name
-from loanfund.uow import Tx
+from loanfund.uow import OpenEntry, Tx
 
 
 @dataclass(frozen=True)
@@ -82,106 +81,6 @@ _INSERT_ENTRY = journal_entries.insert()
 _INSERT_POSTINGS = postings.insert()
 
 
-@dataclass(frozen=True)
-class OpenEntry:
-    """A journal entry written without its postings yet (see `open_entry`)."""
-
-    entry_id: str
-    fund_code: str
-    rows: tuple[dict[str, object], ...]
-
-
-async def post_entry(
-    conn: AsyncConnection,
-    *,
-    fund_code: str,
-    entry_date: date,
-    kind: str,
-    description: str,
-    lines: Sequence[Posting],
-    actor: Actor,
-    reference: str | None = None,
-    reverses_entry_id: str | None = None,
-    known_account_ids: Mapping[str, int | None] | None = None,
-) -> str:
-    """Write one balanced entry; returns its id.
-
-    `known_account_ids` are ids of the fund's accounts the caller has read in this transaction (e.g.
-    with `account_id_column`); when they cover every line, the accounts are not looked up again.
-    """
-    entry = await open_entry(
-        conn,
-        fund_code=fund_code,
-        entry_date=entry_date,
-        kind=kind,
-        description=description,
-        lines=lines,
-        actor=actor,
-        reference=reference,
-        reverses_entry_id=reverses_entry_id,
-        known_account_ids=known_account_ids,
-    )
-    await close_entry(conn, entry)
-    return entry.entry_id
-
-
-async def open_entry(
-    conn: AsyncConnection,
-    *,
-    fund_code: str,
-    entry_date: date,
-    kind: str,
-    description: str,
-    lines: Sequence[Posting],
-    actor: Actor,
-    reference: str | None = None,
-    reverses_entry_id: str | None = None,
-    known_account_ids: Mapping[str, int | None] | None = None,
-) -> OpenEntry:
-    """`post_entry` without the postings: the entry row is written (rows may refer to its id), and
-    `close_entry` must write the postings later in the same transaction.
-
-    Posting updates the balance rows of its accounts, which stay locked until commit, and some are
-    shared by every request of a fund (`memo:commitments`). A hot path opens its entry, does its
-    other writes, and closes the entry last, so that those rows are held for as short a time as
-    possible. Balances read in between do not include the entry. On PostgreSQL an entry left open
-    fails the commit (an entry needs two postings); on SQLite nothing checks it.
-    """
-    check_balanced(lines)
-    names = [line.account for line in lines]
-    known = known_account_ids or {}
-    ids = {name: found for name in names if (found := known.get(name)) is not None}
-    if len(ids) < len(set(names)):
-        ids = await account_ids(conn, fund_code, names)
-    entry_id = new_id("je")
-    await conn.execute(
-        _INSERT_ENTRY,
-        {
-            "id": entry_id,
-            "fund_code": fund_code,
-            "entry_date": entry_date,
-            "kind": kind,
-            "description": description,
-            "reference": reference,
-            "reverses_entry_id": reverses_entry_id,
-            "created_at": utcnow(),
-            "client_id": actor.client_id,
-            "request_id": actor.request_id,
-        },
-    )
-    # Sorted by account id so that concurrent entries lock balance rows in one order (no deadlocks).
-    rows = tuple(
-        {"entry_id": entry_id, "account_id": ids[line.account], "amount_fen": line.amount_fen}
-        for line in sorted(lines, key=lambda line: ids[line.account])
-    )
-    return OpenEntry(entry_id, fund_code, rows)
-
-
-async def close_entry(conn: AsyncConnection, entry: OpenEntry) -> None:
-    """Write the postings of an entry made by `open_entry` (they update the account balances)."""
-    await conn.execute(_INSERT_POSTINGS, list(entry.rows))
-
-
 async def post(
     tx: Tx,
     *,
@@ -199,26 +98,50 @@ async def post(
 
     With `last=True` the entry row is written now and its postings when the transaction commits,
     after every other write (see `loanfund.uow`): for entries on balance rows that many concurrent
-    requests post to. `known_account_ids`: ids of the fund's accounts already read in this
-    transaction (e.g. with `account_id_column`); when they cover every line they are not read again.
+    requests post to. Balances read in between do not include the entry. On PostgreSQL an entry whose
+    postings never come fails the commit (an entry needs two postings).
+
+    `known_account_ids`: ids of the fund's accounts already read in this transaction (e.g. with
+    `account_id_column`); when they cover every line they are not read again.
     """
-    entry = await open_entry(
-        tx.conn,
-        fund_code=fund_code,
-        entry_date=entry_date,
-        kind=kind,
-        description=description,
-        lines=lines,
-        actor=tx.actor,
-        reference=reference,
-        reverses_entry_id=reverses_entry_id,
-        known_account_ids=known_account_ids,
+    check_balanced(lines)
+    names = [line.account for line in lines]
+    known = known_account_ids or {}
+    ids = {name: found for name in names if (found := known.get(name)) is not None}
+    if len(ids) < len(set(names)):
+        ids = await account_ids(tx.conn, fund_code, names)
+    entry_id = new_id("je")
+    await tx.conn.execute(
+        _INSERT_ENTRY,
+        {
+            "id": entry_id,
+            "fund_code": fund_code,
+            "entry_date": entry_date,
+            "kind": kind,
+            "description": description,
+            "reference": reference,
+            "reverses_entry_id": reverses_entry_id,
+            "created_at": utcnow(),
+            "client_id": tx.actor.client_id,
+            "request_id": tx.actor.request_id,
+        },
     )
+    # Sorted by account id so that concurrent entries lock balance rows in one order (no deadlocks).
+    rows = tuple(
+        {"entry_id": entry_id, "account_id": ids[line.account], "amount_fen": line.amount_fen}
+        for line in sorted(lines, key=lambda line: ids[line.account])
+    )
+    entry = OpenEntry(entry_id, fund_code, rows)
     if last:
         tx.post_last(entry)
     else:
-        await close_entry(tx.conn, entry)
-    return entry.entry_id
+        await write_postings(tx.conn, entry)
+    return entry_id
+
+
+async def write_postings(conn: AsyncConnection, entry: OpenEntry) -> None:
+    """The postings of an entry posted with `last=True`; `Tx.flush` calls it (they update balances)."""
+    await conn.execute(_INSERT_POSTINGS, list(entry.rows))
 
 
 async def entry_lines(conn: AsyncConnection, entry_id: str) -> tuple[str, list[Posting]]:
@@ -234,28 +157,21 @@ async def entry_lines(conn: AsyncConnection, entry_id: str) -> tuple[str, list[P
     return rows[0].fund_code, [Posting(row.name, row.amount_fen) for row in rows]
 
 
-async def reverse_entry(
-    conn: AsyncConnection, entry_id: str, *, entry_date: date, reason: str, actor: Actor
-) -> str:
+async def reverse(tx: Tx, entry_id: str, *, entry_date: date, reason: str, last: bool = False) -> str:
     """Post the mirror image of an entry: the only way to correct the ledger."""
-    already = await conn.scalar(
+    already = await tx.conn.scalar(
         sa.select(journal_entries.c.id).where(journal_entries.c.reverses_entry_id == entry_id)
     )
     if already is not None:
         raise InvalidState(f"entry {entry_id} is already reversed", reversal_entry_id=already)
-    fund_code, lines = await entry_lines(conn, entry_id)
-    return await post_entry(
-        conn,
+    fund_code, lines = await entry_lines(tx.conn, entry_id)
+    return await post(
+        tx,
         fund_code=fund_code,
         entry_date=entry_date,
         kind="reversal",
         description=reason,
         lines=[Posting(line.account, -line.amount_fen) for line in lines],
-        actor=actor,
         reverses_entry_id=entry_id,
+        last=last,
     )
-
-
-async def reverse(tx: Tx, entry_id: str, *, entry_date: date, reason: str) -> str:
-    """`reverse_entry` in the unit of work."""
-    return await reverse_entry(tx.conn, entry_id, entry_date=entry_date, reason=reason, actor=tx.actor)

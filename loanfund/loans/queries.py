@@ -6,15 +6,27 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund.db.tables import loan_extensions, loan_repayments, loans
 from loanfund.errors import NotFound
+from loanfund.listing import ListFilter, filtered
+from loanfund.uow import Tx
 
-STATUSES = ("active", "overdue", "repaid", "compensated", "written_off")
+
+class LoanStatus(StrEnum):
+    ACTIVE = "active"
+    OVERDUE = "overdue"  # derived: active and past due
+    REPAID = "repaid"
+    COMPENSATED = "compensated"
+    WRITTEN_OFF = "written_off"
+
+
+STATUSES = tuple(LoanStatus)
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,9 @@ class Extension:
 
 
 @dataclass(frozen=True)
-class Loan:
+class LoanRecord:
+    """A loan's stored facts, with its status and days past due derived on the day asked."""
+
     id: str
     application_id: str
     fund_code: str
@@ -70,9 +84,23 @@ class Loan:
     days_past_due: int
     extension_count: int
     repaid_on: date | None
-    interest_paid_fen: int
     created_at: datetime
     created_by: str | None
+
+
+@dataclass(frozen=True)
+class Loan(LoanRecord):
+    interest_paid_fen: int  # the sum of the interest of its repayments
+
+
+@dataclass(frozen=True)
+class LockedLoan(LoanRecord):
+    """A loan whose row the transaction holds locked until it ends (`lock_loan`); commands on a loan
+    take one. It has no interest paid: that is read after the lock by whoever needs it, since a read
+    in the locking statement itself could miss a repayment committed while it waited."""
+
+
+LoanT = TypeVar("LoanT", bound=LoanRecord)
 
 
 def overdue_from(stored_status: str, overdue_since: date | None, maturity_on: date) -> date | None:
@@ -92,9 +120,9 @@ def days_past_due(stored_status: str, overdue_since: date | None, maturity_on: d
     return (today - start).days + 1
 
 
-def _loan(row: Any, today: date, interest_paid_fen: int) -> Loan:
+def _record(row: Any, today: date) -> dict[str, Any]:
     dpd = days_past_due(row.status, row.overdue_since, row.maturity_on, today)
-    return Loan(
+    return dict(
         id=row.id,
         application_id=row.application_id,
         fund_code=row.fund_code,
@@ -124,13 +152,23 @@ def _loan(row: Any, today: date, interest_paid_fen: int) -> Loan:
         days_past_due=dpd,
         extension_count=row.extension_count,
         repaid_on=row.repaid_on,
-        interest_paid_fen=interest_paid_fen,
         created_at=row.created_at,
         created_by=row.created_by,
     )
 
 
-def restated(loan: Loan, today: date, **changes: Any) -> Loan:
+def _loan(row: Any, today: date, interest_paid_fen: int) -> Loan:
+    return Loan(**_record(row, today), interest_paid_fen=interest_paid_fen)
+
+
+def with_interest_paid(loan: LoanRecord, interest_paid_fen: int) -> Loan:
+    return Loan(
+        **{f.name: getattr(loan, f.name) for f in dataclasses.fields(LoanRecord)},
+        interest_paid_fen=interest_paid_fen,
+    )
+
+
+def restated(loan: LoanT, today: date, **changes: Any) -> LoanT:
     """The loan with stored fields changed as just written, its status and days past due derived again
     (what `get_loan` would now read, without reading it)."""
     changed = dataclasses.replace(loan, **changes)
@@ -161,17 +199,20 @@ _INTEREST_PAID = sa.select(sa.func.coalesce(sa.func.sum(loan_repayments.c.intere
 )
 
 
-async def lock_loan(conn: AsyncConnection, loan_id: str, today: date) -> Loan:
-    """The loan, its row locked until the transaction ends, for a command that reads the interest paid
-    after the lock itself (see `service.record_repayment`): `interest_paid_fen` is not read here (0)."""
-    row = (await conn.execute(_BY_ID_FOR_UPDATE, {"b_id": loan_id})).first()
+async def lock_loan(tx: Tx, loan_id: str) -> LockedLoan:
+    """The loan, its row locked until the transaction ends."""
+    row = (await tx.conn.execute(_BY_ID_FOR_UPDATE, {"b_id": loan_id})).first()
     if row is None:
         raise NotFound(f"loan {loan_id} not found")
-    return _loan(row, today, 0)
+    return LockedLoan(**_record(row, tx.today))
 
 
-async def get_loan(conn: AsyncConnection, loan_id: str, today: date, *, for_update: bool = False) -> Loan:
-    row = (await conn.execute(_BY_ID_FOR_UPDATE if for_update else _BY_ID, {"b_id": loan_id})).first()
+async def interest_paid(conn: AsyncConnection, loan_id: str) -> int:
+    return int(await conn.scalar(_INTEREST_PAID, {"b_id": loan_id}) or 0)
+
+
+async def get_loan(conn: AsyncConnection, loan_id: str, today: date) -> Loan:
+    row = (await conn.execute(_BY_ID, {"b_id": loan_id})).first()
     if row is None:
         raise NotFound(f"loan {loan_id} not found")
     return _loan(row, today, int(await conn.scalar(_INTEREST_PAID, {"b_id": row.id}) or 0))
@@ -204,17 +245,10 @@ async def list_loans(
     after: str | None = None,
     limit: int = 50,
 ) -> list[Loan]:
-    query = sa.select(loans).order_by(loans.c.id).limit(limit)
-    if region_prefix is not None:
-        query = query.where(loans.c.region_code.startswith(region_prefix, autoescape=True))
-    if bank_code is not None:
-        query = query.where(loans.c.bank_code == bank_code)
-    if fund_code is not None:
-        query = query.where(loans.c.fund_code == fund_code)
+    """Loans in id (= disbursement) order; `bank_code` is a filter and, for a bank, its scope."""
+    query = filtered(loans, ListFilter(region_prefix, bank_code, fund_code, after, limit))
     if status is not None:
         query = query.where(_status_filter(status, today))
-    if after is not None:
-        query = query.where(loans.c.id > after)
     rows = (await conn.execute(query)).all()
     paid = await _interest_paid(conn, [row.id for row in rows])
     return [_loan(row, today, paid.get(row.id, 0)) for row in rows]

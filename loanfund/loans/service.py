@@ -9,25 +9,21 @@ Each command locks the loan (or the application) row, so concurrent requests are
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit, ledger
 from loanfund.agreements import reservations
 from loanfund.applications import queries as application_queries
 from loanfund.applications import service as application_service
-from loanfund.audit import Actor
+from loanfund.applications.queries import LockedApplication
 from loanfund.borrowers import queries as borrower_queries
-from loanfund.clock import utcnow
+from loanfund.clock import not_in_future, utcnow
 from loanfund.db.tables import loan_extensions, loan_repayments, loans
 from loanfund.errors import (
     Duplicate,
     ExtensionNotAllowed,
-    FutureDate,
     GuaranteeLapsed,
     InvalidState,
     MissingReferenceRate,
@@ -36,29 +32,21 @@ from loanfund.errors import (
     PrincipalExceedsGuarantee,
     RateAboveCeiling,
     TermTooLong,
-    ValidationFailed,
+    invalid,
 )
 from loanfund.funds.service import fund_policy
 from loanfund.ids import new_id
 from loanfund.loans import queries
-from loanfund.loans.queries import Loan, Repayment
+from loanfund.loans.queries import Loan, LockedLoan, Repayment
 from loanfund.money import Amount
 from loanfund.policy import rate_ceiling_pct
 from loanfund.rates import ReferenceRate
 from loanfund.rates.store import rate_table
 from loanfund.terms import add_months, term_months
+from loanfund.uow import Tx
 
 # An extension needs the consent of those who back the loan: its guarantors, or its joint group.
 CONSENT_KINDS = ("guarantor", "joint")
-
-
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])
-
-
-def _not_future(value: date, field: str, today: date) -> None:
-    if value > today:
-        raise FutureDate(f"{field} {value.isoformat()} is after today ({today.isoformat()})", field=field)
 
 
 def _fmt(value: Decimal) -> str:
@@ -66,37 +54,35 @@ def _fmt(value: Decimal) -> str:
 
 
 async def disburse(
-    conn: AsyncConnection,
-    actor: Actor,
+    tx: Tx,
+    app: LockedApplication,
     *,
-    application_id: str,
     loan_number: str,
     principal_fen: int,
     annual_rate_pct: Decimal,
     disbursed_on: date,
     maturity_on: date,
     contracted_on: date | None,
-    today: date,
 ) -> str:
     """Record the bank's loan under an approved guarantee; refusals in the contract's order."""
+    conn, today = tx.conn, tx.today
     loan_number = loan_number.strip()
     if not loan_number or len(loan_number) > 64:
-        raise _invalid("loan_number", "must have 1–64 characters")
+        raise invalid("loan_number", "must have 1–64 characters")
     if principal_fen <= 0:
-        raise _invalid("principal", "must be more than zero")
+        raise invalid("principal", "must be more than zero")
     if annual_rate_pct <= 0:
-        raise _invalid("annual_rate_pct", "must be more than zero")
-    _not_future(disbursed_on, "disbursed_on", today)
+        raise invalid("annual_rate_pct", "must be more than zero")
+    not_in_future(disbursed_on, "disbursed_on", today)
     if contracted_on is not None:
-        _not_future(contracted_on, "contracted_on", today)
+        not_in_future(contracted_on, "contracted_on", today)
         if contracted_on > disbursed_on:
-            raise _invalid("contracted_on", "must be on or before disbursed_on")
+            raise invalid("contracted_on", "must be on or before disbursed_on")
     term = term_months(disbursed_on, maturity_on)  # refuses a maturity not after disbursement
     contract_date = contracted_on or disbursed_on
 
-    app = await application_queries.get_application(conn, application_id, today, for_update=True)
     if app.approved_on is not None and disbursed_on < app.approved_on:
-        raise _invalid("disbursed_on", f"is before the guarantee was approved ({app.approved_on})")
+        raise invalid("disbursed_on", f"is before the guarantee was approved ({app.approved_on})")
     borrower = await borrower_queries.get_borrower(conn, app.borrower_id)
     policy = await fund_policy(conn, app.fund_code, contract_date)
 
@@ -155,7 +141,7 @@ async def disburse(
     if existing is not None:
         raise Duplicate(f"bank {app.bank_code} already has loan number {loan_number}", id=existing)
 
-    await reservations.convert(conn, actor, app.guarantee_id, principal_fen=principal_fen, on=disbursed_on)
+    await reservations.convert(tx, app.guarantee_id, principal_fen=principal_fen, on=disbursed_on)
     loan_id = new_id("loan")
     await conn.execute(
         loans.insert().values(
@@ -185,13 +171,11 @@ async def disburse(
             overdue_principal_fen=0,
             extension_count=0,
             created_at=utcnow(),
-            created_by=actor.client_id,
+            created_by=tx.actor.client_id,
         )
     )
-    await application_service.mark_disbursed(conn, actor, app.id, loan_id=loan_id)
-    await audit.record(
-        conn,
-        actor,
+    await application_service.mark_disbursed(tx, app, loan_id=loan_id)
+    tx.audit(
         "loan.disbursed",
         "loan",
         loan_id,
@@ -220,38 +204,9 @@ async def disburse(
     return loan_id
 
 
-async def _active_loan(conn: AsyncConnection, loan_id: str, today: date) -> Loan:
-    loan = await queries.get_loan(conn, loan_id, today, for_update=True)
+def _require_active(loan: LockedLoan) -> None:
     if loan.stored_status != "active":
-        raise InvalidState(f"loan {loan_id} is {loan.status}", status=loan.status)
-    return loan
-
-
-async def repay(
-    conn: AsyncConnection,
-    actor: Actor,
-    loan_id: str,
-    *,
-    principal_fen: int,
-    interest_fen: int,
-    paid_on: date,
-    today: date,
-) -> str:
-    """A repayment of principal and/or interest (either may be zero, not both). Principal leaves the
-    bank's guaranteed outstanding; at zero outstanding the loan is `repaid` and its guarantee is spent.
-
-    Principal pays a reported overdue amount first; once none is left the missed instalment is cured.
-    """
-    _, repayment = await record_repayment(
-        conn,
-        actor,
-        loan_id,
-        principal_fen=principal_fen,
-        interest_fen=interest_fen,
-        paid_on=paid_on,
-        today=today,
-    )
-    return repayment.id
+        raise InvalidState(f"loan {loan.id} is {loan.status}", status=loan.status)
 
 
 # Built once (every repayment runs them): the SET clause and the values come from the parameters.
@@ -274,60 +229,44 @@ _REPAY = (
 _INSERT_REPAYMENT = loan_repayments.insert()
 
 
-async def record_repayment(
-    conn: AsyncConnection,
-    actor: Actor,
-    loan_id: str,
+async def repay(
+    tx: Tx,
+    loan: LockedLoan,
     *,
     principal_fen: int,
     interest_fen: int,
     paid_on: date,
-    today: date,
-    locked: Loan | None = None,
-    defer_postings: Callable[[ledger.OpenEntry], None] | None = None,
 ) -> tuple[Loan, Repayment]:
-    """`repay`, returning the loan as it now stands and the repayment, without reading them again.
+    """A repayment of principal and/or interest (either may be zero, not both); returns the loan as it
+    now stands and the repayment, without reading them again. Principal leaves the bank's guaranteed
+    outstanding; at zero outstanding the loan is `repaid` and its guarantee is spent.
 
-    `locked`: the loan as the caller read it with `for_update=True` in this transaction (the API does,
-    to check scope, with `queries.lock_loan`), so that it is not read again; its interest paid is not
-    used. `defer_postings`: takes the ledger entry of the principal repaid, whose postings the caller
-    then writes with `ledger.close_entry` as the last write of the transaction (see
-    `ledger.open_entry`); without it they are written here, last.
+    Principal pays a reported overdue amount first; once none is left the missed instalment is cured.
     """
+    conn, actor, today = tx.conn, tx.actor, tx.today
     if principal_fen < 0 or interest_fen < 0:
-        raise _invalid("principal", "must not be negative")
+        raise invalid("principal", "must not be negative")
     if principal_fen == 0 and interest_fen == 0:
-        raise _invalid("principal", "a repayment needs principal or interest above zero")
-    _not_future(paid_on, "paid_on", today)
-    if locked is not None and locked.id == loan_id:
-        loan = locked
-        if loan.stored_status != "active":
-            raise InvalidState(f"loan {loan_id} is {loan.status}", status=loan.status)
-    else:
-        loan = await _active_loan(conn, loan_id, today)
+        raise invalid("principal", "a repayment needs principal or interest above zero")
+    not_in_future(paid_on, "paid_on", today)
+    _require_active(loan)
     if paid_on < loan.disbursed_on:
-        raise _invalid("paid_on", f"is before the loan was disbursed ({loan.disbursed_on})")
+        raise invalid("paid_on", f"is before the loan was disbursed ({loan.disbursed_on})")
     if principal_fen > loan.outstanding_fen:
         raise Overpayment(
             "more principal than is outstanding",
             principal=Amount(principal_fen),
             outstanding_principal=Amount(loan.outstanding_fen),
         )
-    entry = None
-    audit_entries: list[dict[str, object]] = []  # written in order, in one round trip, below
     if principal_fen:
-        # The entry's postings are written last (below): they hold the fund's shared balance rows
-        # until commit.
-        entry = await reservations.reduce_outstanding_open(
-            conn,
-            actor,
+        await reservations.reduce_outstanding(
+            tx,
             fund_code=loan.fund_code,
             bank_code=loan.bank_code,
             amount_fen=principal_fen,
             on=paid_on,
             reason=f"repayment of loan {loan.loan_number}",
             reference=loan.id,
-            audit_entries=audit_entries,
         )
     outstanding = loan.outstanding_fen - principal_fen
     overdue_principal = max(0, loan.overdue_principal_fen - principal_fen)
@@ -354,50 +293,35 @@ async def record_repayment(
     await conn.execute(
         _INSERT_REPAYMENT, {f.name: getattr(repayment, f.name) for f in dataclasses.fields(repayment)}
     )
-    audit_entries.append(
-        audit.entry(
-            actor,
-            "loan.repaid" if outstanding == 0 else "loan.repayment",
-            "loan",
-            loan.id,
-            {
-                "repayment_id": repayment.id,
-                "principal_fen": principal_fen,
-                "interest_fen": interest_fen,
-                "paid_on": paid_on.isoformat(),
-                "outstanding_fen": outstanding,
-                "status": "repaid" if outstanding == 0 else loan.status,
-            },
-            region_code=loan.region_code,
-        )
+    tx.audit(
+        "loan.repaid" if outstanding == 0 else "loan.repayment",
+        "loan",
+        loan.id,
+        {
+            "repayment_id": repayment.id,
+            "principal_fen": principal_fen,
+            "interest_fen": interest_fen,
+            "paid_on": paid_on.isoformat(),
+            "outstanding_fen": outstanding,
+            "status": "repaid" if outstanding == 0 else loan.status,
+        },
+        region_code=loan.region_code,
     )
-    await audit.record_all(conn, audit_entries)
-    if entry is not None and defer_postings is not None:
-        defer_postings(entry)
-    elif entry is not None:
-        await ledger.close_entry(conn, entry)
     stored = {"stored_status" if key == "status" else key: value for key, value in values.items()}
     interest_paid = int(updated.interest_paid_fen) + interest_fen  # this repayment's row came after
-    now = queries.restated(loan, today, interest_paid_fen=interest_paid, **stored)
+    now = queries.with_interest_paid(queries.restated(loan, today, **stored), interest_paid)
     return now, repayment
 
 
-async def extend(
-    conn: AsyncConnection,
-    actor: Actor,
-    loan_id: str,
-    *,
-    new_maturity_on: date,
-    guarantor_consent: bool,
-    today: date,
-) -> None:
+async def extend(tx: Tx, loan: LockedLoan, *, new_maturity_on: date, guarantor_consent: bool) -> None:
     """One extension (展期) under the policy in force on the contract date: at most
     `extension_max_count` of them, each at most `extension_max_months` beyond the current maturity,
     with the consent of the guarantors or joint group where the policy asks for it, agreed on or before
     the maturity date (贷款通则 第十二条: an extension is applied for before the loan falls due)."""
-    loan = await _active_loan(conn, loan_id, today)
+    conn, today = tx.conn, tx.today
+    _require_active(loan)
     if new_maturity_on <= loan.maturity_on:
-        raise _invalid("new_maturity_on", f"must be after the current maturity ({loan.maturity_on})")
+        raise invalid("new_maturity_on", f"must be after the current maturity ({loan.maturity_on})")
     app = await application_queries.get_application(conn, loan.application_id, today)
     policy = await fund_policy(conn, loan.fund_code, loan.contracted_on)
     max_count = policy.integer("extension_max_count")
@@ -452,12 +376,10 @@ async def extend(
             guarantor_consent=guarantor_consent,
             extended_on=today,
             created_at=utcnow(),
-            created_by=actor.client_id,
+            created_by=tx.actor.client_id,
         )
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "loan.extended",
         "loan",
         loan.id,
@@ -472,32 +394,24 @@ async def extend(
 
 
 async def report_overdue(
-    conn: AsyncConnection,
-    actor: Actor,
-    loan_id: str,
-    *,
-    overdue_since: date,
-    overdue_principal_fen: int,
-    today: date,
+    tx: Tx, loan: LockedLoan, *, overdue_since: date, overdue_principal_fen: int
 ) -> None:
     """A missed instalment: the loan is overdue from `overdue_since` (its first overdue day) with
     `overdue_principal` unpaid ("0" for an instalment of interest only). A later report replaces the
     overdue principal and keeps the earlier start."""
-    _not_future(overdue_since, "overdue_since", today)
-    loan = await _active_loan(conn, loan_id, today)
+    not_in_future(overdue_since, "overdue_since", tx.today)
+    _require_active(loan)
     if overdue_since <= loan.disbursed_on:
-        raise _invalid("overdue_since", f"must be after the loan was disbursed ({loan.disbursed_on})")
+        raise invalid("overdue_since", f"must be after the loan was disbursed ({loan.disbursed_on})")
     if not 0 <= overdue_principal_fen <= loan.outstanding_fen:
-        raise _invalid("overdue_principal", "must not be more than the outstanding principal")
+        raise invalid("overdue_principal", "must not be more than the outstanding principal")
     since = min(overdue_since, loan.overdue_since) if loan.overdue_since else overdue_since
-    await conn.execute(
+    await tx.conn.execute(
         loans.update()
         .where(loans.c.id == loan.id)
         .values(overdue_since=since, overdue_principal_fen=overdue_principal_fen)
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "loan.overdue_reported",
         "loan",
         loan.id,

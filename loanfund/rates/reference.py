@@ -36,7 +36,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-from loanfund.errors import MissingReferenceRate, ValidationFailed
+from loanfund.errors import MissingReferenceRate, ValidationFailed, invalid
 
 __all__ = [
     "KINDS",
@@ -70,7 +70,7 @@ _MAX_RATE_DECIMALS = 4  # the API prints rates with up to 4 decimals; more would
 
 
 def _invalid(field: str, message: str) -> NoReturn:
-    raise ValidationFailed([{"field": field, "message": message}])
+    raise invalid(field, message)
 
 
 @dataclass(frozen=True, slots=True)

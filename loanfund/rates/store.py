@@ -9,12 +9,11 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit
-from loanfund.audit import Actor
 from loanfund.clock import utcnow
 from loanfund.db.tables import reference_rate_fixings as fixings_table
 from loanfund.errors import Duplicate
 from loanfund.rates.reference import Fixing, RateTable, starting_dense_through
+from loanfund.uow import Tx
 
 
 async def rate_table(conn: AsyncConnection) -> RateTable:
@@ -27,9 +26,8 @@ async def rate_table(conn: AsyncConnection) -> RateTable:
     )
 
 
-async def add_fixing(
-    conn: AsyncConnection, actor: Actor, *, kind: str, effective_on: date, rate_pct: Decimal
-) -> Fixing:
+async def add_fixing(tx: Tx, *, kind: str, effective_on: date, rate_pct: Decimal) -> Fixing:
+    conn = tx.conn
     fixing = Fixing(kind, effective_on, rate_pct)  # validates kind and rate
     existing = await conn.scalar(
         sa.select(fixings_table.c.rate_pct).where(
@@ -43,9 +41,7 @@ async def add_fixing(
             kind=kind, effective_on=effective_on, rate_pct=rate_pct, source="admin", created_at=utcnow()
         )
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "reference_rate.added",
         "reference_rate",
         f"{kind}:{effective_on.isoformat()}",

@@ -13,7 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from api.errors import problem_body
+from loanfund import uow
 from loanfund.agreements import reservations
+from loanfund.clock import business_date
 from loanfund.db.tables import agreements, audit_log, events, guarantees
 from loanfund.errors import GuaranteeLapsed, LoanfundError, NoAgreement
 from scheduler import jobs
@@ -34,9 +36,9 @@ MILLION = 100_000_000  # fen
 
 
 async def reserve(world: World, amount_fen: int, on: date = date(2026, 11, 20), bank: str = "ICBC") -> Any:
-    async with world.engine.begin() as conn:
+    async with uow.transaction(world.engine, SETUP) as tx:
         return await reservations.reserve(
-            conn, SETUP, fund_code="HRB", bank_code=bank, amount_fen=amount_fen, approved_on=on
+            tx, fund_code="HRB", bank_code=bank, amount_fen=amount_fen, approved_on=on
         )
 
 
@@ -78,8 +80,8 @@ async def test_worked_example_4(world: World, admin: Api, manager: Api) -> None:
         "max_withdrawal": "10000000.00",
     }
     big = await reserve(world, 4_999_000_000)
-    async with world.engine.begin() as conn:
-        await reservations.convert(conn, SETUP, big.id, principal_fen=4_999_000_000, on=date(2026, 11, 21))
+    async with uow.transaction(world.engine, SETUP) as tx:
+        await reservations.convert(tx, big.id, principal_fen=4_999_000_000, on=date(2026, 11, 21))
     view = await capacity(manager, agreement["id"])
     assert (view["outstanding"], view["reserved"], view["headroom"]) == ("49990000.00", "0.00", "10000.00")
 
@@ -228,8 +230,8 @@ async def test_withdrawal_limited_by_leverage(world: World, admin: Api, manager:
     path = f"/agreements/{agreement['id']}/withdrawals"
     await make_deposit(manager, agreement["id"], "1000000")
     loan = await reserve(world, 4 * MILLION)
-    async with world.engine.begin() as conn:
-        await reservations.convert(conn, SETUP, loan.id, principal_fen=4 * MILLION, on=date(2026, 11, 20))
+    async with uow.transaction(world.engine, SETUP) as tx:
+        await reservations.convert(tx, loan.id, principal_fen=4 * MILLION, on=date(2026, 11, 20))
     assert (await capacity(manager, agreement["id"]))["max_withdrawal"] == "200000.00"
 
     body = assert_problem(
@@ -258,10 +260,9 @@ async def test_withdrawal_limited_by_leverage(world: World, admin: Api, manager:
         "leverage_exceeded",
     )
     # Repayments bring the headroom back.
-    async with world.engine.begin() as conn:
+    async with uow.transaction(world.engine, SETUP) as tx:
         await reservations.reduce_outstanding(
-            conn,
-            SETUP,
+            tx,
             fund_code="HRB",
             bank_code="ICBC",
             amount_fen=MILLION,
@@ -281,8 +282,8 @@ async def test_lower_multiple_must_carry_what_is_outstanding(
     first = await make_agreement(manager, effective_to="2026-10-31")
     await make_deposit(manager, first["id"], "100000")
     loan = await reserve(world, 30_000_000, on=date(2026, 10, 20))
-    async with world.engine.begin() as conn:
-        await reservations.convert(conn, SETUP, loan.id, principal_fen=30_000_000, on=date(2026, 10, 21))
+    async with uow.transaction(world.engine, SETUP) as tx:
+        await reservations.convert(tx, loan.id, principal_fen=30_000_000, on=date(2026, 10, 21))
     monkeypatch.setenv("LOANFUND_BUSINESS_DATE", TODAY)
     body = {
         "bank_code": "ICBC",
@@ -315,8 +316,9 @@ async def test_suspension_blocks_new_guarantees(world: World, admin: Api, manage
         agreement["id"],
     )
     # Still in force: existing reservations convert, money moves.
-    async with world.engine.begin() as conn:
-        await reservations.convert(conn, SETUP, held.id, principal_fen=MILLION, on=date(2026, 11, 27))
+    async with uow.transaction(world.engine, SETUP) as tx:
+        conn = tx.conn
+        await reservations.convert(tx, held.id, principal_fen=MILLION, on=date(2026, 11, 27))
     await make_allocation(manager, amount="10", reference="P-2")
     await make_deposit(manager, agreement["id"], "10", on="2026-11-27")
     assert_problem(await manager.post(f"{path}/suspend", {"reason": "again"}), 409, "invalid_state")
@@ -359,25 +361,27 @@ async def test_reservation_lapses_the_day_after_expiry_without_a_job(
     monkeypatch.setenv("LOANFUND_BUSINESS_DATE", "2026-11-28")
     view = await capacity(manager, agreement["id"])
     assert (view["reserved"], view["headroom"]) == ("0.00", "50000000.00")
-    async with world.engine.begin() as conn:
-        assert (await reservations.get_reservation(conn, held.id)).status == "lapsed"
+    async with uow.transaction(world.engine, SETUP) as tx:
+        conn = tx.conn
+        assert (await reservations.get_reservation(conn, held.id, business_date())).status == "lapsed"
         lapsed = await reservations.pair_capacity(conn, "HRB", "ICBC", today=date(2026, 11, 28))
         assert lapsed.reserved_fen == 0
         # Headroom is the reservation's again: a new one of the full capacity fits.
         await reservations.reserve(
-            conn,
-            SETUP,
+            tx,
             fund_code="HRB",
             bank_code="ICBC",
             amount_fen=50 * MILLION,
             approved_on=date(2026, 11, 28),
         )
     with pytest.raises(GuaranteeLapsed) as caught:
-        async with world.engine.begin() as conn:
-            await reservations.convert(conn, SETUP, held.id, principal_fen=MILLION, on=date(2026, 11, 27))
+        async with uow.transaction(world.engine, SETUP) as tx:
+            conn = tx.conn
+            await reservations.convert(tx, held.id, principal_fen=MILLION, on=date(2026, 11, 27))
     assert problem_body(caught.value)["code"] == "guarantee_lapsed"
-    async with world.engine.begin() as conn:
-        again = await reservations.release(conn, SETUP, held.id, on=date(2026, 11, 28), reason="rejected")
+    async with uow.transaction(world.engine, SETUP) as tx:
+        conn = tx.conn
+        again = await reservations.release(tx, held.id, on=date(2026, 11, 28), reason="rejected")
     assert again.status == "lapsed"
     async with world.engine.connect() as conn:
         stored = await conn.scalar(sa.select(guarantees.c.status).where(guarantees.c.id == held.id))
@@ -404,7 +408,7 @@ async def test_lapse_job_catches_up_once(
         rebuilt = await reservations.capacity_from_ledger(conn, "HRB", "ICBC", as_of=date(2026, 11, 28))
         assert after == before == rebuilt
         assert after.reserved_fen == MILLION
-        assert (await reservations.get_reservation(conn, kept.id)).status == "reserved"
+        assert (await reservations.get_reservation(conn, kept.id, business_date())).status == "reserved"
         lapsed_events = (
             await conn.execute(sa.select(events).where(events.c.type == "guarantee_lapsed"))
         ).all()

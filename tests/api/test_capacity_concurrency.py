@@ -14,7 +14,7 @@ from datetime import date
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loanfund import ledger
+from loanfund import ledger, uow
 from loanfund.agreements import reservations, service
 from loanfund.errors import InsufficientDeposit, LeverageExceeded
 from tests.support import (
@@ -45,17 +45,16 @@ async def assert_rebuilds(engine: AsyncEngine) -> reservations.Capacity:
 
 @pytest.mark.postgres_only
 async def test_250_concurrent_reservations_exactly_100_fit(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, SETUP) as tx:
         # 200,000.00 × 5 = headroom 1,000,000.00: room for exactly 100 reservations of 10,000.00.
-        await library_pair(conn, cash_fen=200_000 * YUAN, deposit_fen=200_000 * YUAN)
+        await library_pair(tx, cash_fen=200_000 * YUAN, deposit_fen=200_000 * YUAN)
     headrooms_seen: list[int] = []
 
     async def one(n: int) -> bool:
         try:
-            async with engine.begin() as conn:
+            async with uow.transaction(engine, SETUP) as tx:
                 await reservations.reserve(
-                    conn,
-                    SETUP,
+                    tx,
                     fund_code="HRB",
                     bank_code="ICBC",
                     amount_fen=10_000 * YUAN,
@@ -77,8 +76,8 @@ async def test_250_concurrent_reservations_exactly_100_fit(engine: AsyncEngine) 
 @pytest.mark.postgres_only
 async def test_mixed_concurrent_decisions_stay_within_capacity(engine: AsyncEngine) -> None:
     """Reservations of random sizes, conversions and withdrawals racing for one headroom."""
-    async with engine.begin() as conn:
-        agreement = await library_pair(conn, cash_fen=300_000 * YUAN, deposit_fen=200_000 * YUAN)
+    async with uow.transaction(engine, SETUP) as tx:
+        agreement = await library_pair(tx, cash_fen=300_000 * YUAN, deposit_fen=200_000 * YUAN)
     rng = random.Random(20261127)
     amounts = [rng.randint(1, 30_000 * YUAN) for _ in range(120)]
     withdrawals = [rng.randint(1, 20_000 * YUAN) for _ in range(30)]
@@ -87,14 +86,12 @@ async def test_mixed_concurrent_decisions_stay_within_capacity(engine: AsyncEngi
 
     async def reserve_and_maybe_convert(n: int, amount: int) -> None:
         try:
-            async with engine.begin() as conn:
+            async with uow.transaction(engine, SETUP) as tx:
                 held = await reservations.reserve(
-                    conn, SETUP, fund_code="HRB", bank_code="ICBC", amount_fen=amount, approved_on=TODAY
+                    tx, fund_code="HRB", bank_code="ICBC", amount_fen=amount, approved_on=TODAY
                 )
                 if n % 3 == 0:
-                    await reservations.convert(
-                        conn, SETUP, held.id, principal_fen=(amount + 1) // 2, on=TODAY
-                    )
+                    await reservations.convert(tx, held.id, principal_fen=(amount + 1) // 2, on=TODAY)
                     amount = (amount + 1) // 2
             reserved.append(amount)
         except LeverageExceeded as refused:
@@ -102,10 +99,8 @@ async def test_mixed_concurrent_decisions_stay_within_capacity(engine: AsyncEngi
 
     async def withdraw(amount: int) -> None:
         try:
-            async with engine.begin() as conn:
-                await service.withdraw(
-                    conn, SETUP, agreement, amount_fen=amount, withdrawn_on=TODAY, reference="W"
-                )
+            async with uow.transaction(engine, SETUP) as tx:
+                await service.withdraw(tx, agreement, amount_fen=amount, withdrawn_on=TODAY, reference="W")
             withdrawn.append(amount)
         except (LeverageExceeded, InsufficientDeposit):
             pass
@@ -131,9 +126,9 @@ async def test_concurrent_withdrawals_through_the_api(world: World, admin: Api, 
     await manager.post(
         f"{path}/deposits", {"amount": "1000000", "deposited_on": "2026-11-01", "reference": "D"}
     )
-    async with world.engine.begin() as conn:
+    async with uow.transaction(world.engine, SETUP) as tx:
         held = await reservations.reserve(
-            conn, SETUP, fund_code="HRB", bank_code="ICBC", amount_fen=4_500_000 * YUAN, approved_on=TODAY
+            tx, fund_code="HRB", bank_code="ICBC", amount_fen=4_500_000 * YUAN, approved_on=TODAY
         )
     # 4,500,000.00 reserved needs 900,000.00 at ×5: 100,000.00 may leave, i.e. ten of these.
     responses = await asyncio.gather(

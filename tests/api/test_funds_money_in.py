@@ -181,20 +181,19 @@ async def test_create_fund_refusals(admin: Api) -> None:
 
 async def test_reversal_refused_when_cash_has_left(world: World, admin: Api, manager: Api) -> None:
     """Cash placed at a bank cannot be reversed away: the reversal would make cash negative."""
-    from loanfund import ledger
+    from loanfund import ledger, uow
     from loanfund.ledger import accounts
     from tests.support import SETUP
 
     await make_fund(admin)
     allocation = await make_allocation(manager, amount="1000")
-    async with world.engine.begin() as conn:
-        await ledger.post_entry(
-            conn,
+    async with uow.transaction(world.engine, SETUP) as tx:
+        await ledger.post(
+            tx,
             fund_code="HRB",
             entry_date=__import__("datetime").date(2026, 2, 1),
             kind="deposit",
             description="placed at bank",
-            actor=SETUP,
             lines=ledger.transfer(accounts.deposit("B1"), accounts.CASH, 60000),
         )
     response = await manager.post(f"/funds/HRB/allocations/{allocation['id']}/reverse", {"reason": "x"})

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.app import create_app
 from api.auth import ALL_ROLES, MANAGERS, authorize
 from api.context import RequestContext
-from loanfund import clients, idempotency
+from loanfund import clients, idempotency, uow
 from loanfund.clock import utcnow
 from loanfund.config import Settings
 from loanfund.db.tables import allocations, audit_log, journal_entries, postings
@@ -362,6 +362,7 @@ def _context(role: str, *, method: str = "POST", key: bool = False, invalid: boo
     return RequestContext(
         conn=None,  # type: ignore[arg-type]
         client=client,
+        tx=None,  # type: ignore[arg-type]
         request_id="req",
         method=method,
         has_idempotency_key=key,
@@ -489,18 +490,15 @@ async def _setup_manager(engine: AsyncEngine, settings: Settings) -> tuple[str, 
     from loanfund.audit import Actor
     from loanfund.funds import service
 
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, Actor(None, "setup")) as tx:
         await service.create_fund(
-            conn,
-            Actor(None, "setup"),
+            tx,
             code="HRB",
             name="Harbin",
             region_code="230100",
             policy_edition="cn-2008",
         )
-        client, token = await clients.add_client(
-            conn, Actor(None, "setup"), role="fund_manager", name="m", region_prefix="2301"
-        )
+        client, token = await clients.add_client(tx, role="fund_manager", name="m", region_prefix="2301")
     return token, client.id
 
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loanfund import ledger
+from loanfund import ledger, uow
 from loanfund.audit import Actor
 from loanfund.clock import utcnow
 from loanfund.db.tables import audit_log, journal_entries, ledger_accounts, postings
@@ -26,10 +26,10 @@ DAY = date(2026, 3, 1)
 
 
 async def make_funds(engine: AsyncEngine, *codes: str) -> None:
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, ACTOR) as tx:
         for code in codes:
             await service.create_fund(
-                conn, ACTOR, code=code, name=code, region_code="230100", policy_edition="cn-2008"
+                tx, code=code, name=code, region_code="230100", policy_edition="cn-2008"
             )
 
 
@@ -107,7 +107,8 @@ async def test_postgres_refuses_a_bad_entry_at_commit(engine: AsyncEngine, case:
 @pytest.mark.postgres_only
 async def test_postgres_accepts_a_good_entry_and_refuses_a_posting_added_later(engine: AsyncEngine) -> None:
     await make_funds(engine, "A")
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, ACTOR) as tx:
+        conn = tx.conn
         await raw_entry(conn, "je_ok", "A", [("A", "cash", 100), ("A", "capital:provincial", -100)])
     assert await count(engine, postings) == 2
     conn = await engine.connect()
@@ -139,10 +140,10 @@ async def test_postgres_refuses_a_zero_posting(engine: AsyncEngine) -> None:
 
 async def posted(engine: AsyncEngine) -> str:
     await make_funds(engine, "A")
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, ACTOR) as tx:
+        conn = tx.conn
         await service.record_allocation(
-            conn,
-            ACTOR,
+            tx,
             fund_code="A",
             amount_fen=100_00,
             received_on=DAY,
@@ -208,23 +209,24 @@ LIBRARY_REFUSALS: list[tuple[str, list[Posting]]] = [
 async def test_post_entry_refuses_bad_entries_before_writing(engine: AsyncEngine, case: str) -> None:
     await make_funds(engine, "A")
     lines = dict(LIBRARY_REFUSALS)[case]
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, ACTOR) as tx:
+        conn = tx.conn
         with pytest.raises(UnbalancedEntry):
-            await ledger.post_entry(
-                conn, fund_code="A", entry_date=DAY, kind="manual", description="x", lines=lines, actor=ACTOR
-            )
+            await ledger.post(tx, fund_code="A", entry_date=DAY, kind="manual", description="x", lines=lines)
         assert await conn.scalar(sa.select(sa.func.count()).select_from(journal_entries)) == 0
         assert await conn.scalar(sa.select(sa.func.count()).select_from(ledger_accounts)) == 0
 
 
 async def test_an_entry_is_reversed_once(engine: AsyncEngine) -> None:
     entry_id = await posted(engine)
-    async with engine.begin() as conn:
-        reversal = await ledger.reverse_entry(conn, entry_id, entry_date=DAY, reason="oops", actor=ACTOR)
+    async with uow.transaction(engine, ACTOR) as tx:
+        conn = tx.conn
+        reversal = await ledger.reverse(tx, entry_id, entry_date=DAY, reason="oops")
         assert await ledger.balance(conn, "A", accounts.CASH) == 0
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, ACTOR) as tx:
+        conn = tx.conn
         with pytest.raises(InvalidState):
-            await ledger.reverse_entry(conn, entry_id, entry_date=DAY, reason="again", actor=ACTOR)
+            await ledger.reverse(tx, entry_id, entry_date=DAY, reason="again")
     async with engine.connect() as conn:
         assert (
             await conn.scalar(
@@ -252,6 +254,7 @@ ACCOUNT_NAMES = [
     "memo:reserved:B1",
     "memo:outstanding:B1",
     "memo:commitments",
+    "memo:commitments:B1",
 ]
 
 
@@ -265,15 +268,15 @@ async def test_account_balances_equal_the_sum_of_their_postings(engine: AsyncEng
         if sum(amounts) == 0:
             amounts[0] += 1
         lines = [Posting(name, fen) for name, fen in zip(names, [*amounts, -sum(amounts)], strict=True)]
-        async with engine.begin() as conn:
-            await ledger.post_entry(
-                conn,
+        async with uow.transaction(engine, ACTOR) as tx:
+            conn = tx.conn
+            await ledger.post(
+                tx,
                 fund_code=fund,
                 entry_date=DAY + timedelta(days=rng.randint(0, 300)),
                 kind="manual",
                 description="random",
                 lines=lines,
-                actor=ACTOR,
             )
     async with engine.connect() as conn:
         summed = {

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loanfund import ledger
+from loanfund import ledger, uow
 from loanfund.errors import ValidationFailed
 from loanfund.funds import service
 from tests.support import SETUP
@@ -16,14 +16,14 @@ from tests.support import SETUP
 
 @pytest.mark.parametrize("amount", [0, -100, 10**16, 1.5, True])
 async def test_library_refuses_non_positive_amounts(engine: AsyncEngine, amount: object) -> None:
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, SETUP) as tx:
+        conn = tx.conn
         await service.create_fund(
-            conn, SETUP, code="LIB", name="Library fund", region_code="230100", policy_edition="cn-2008"
+            tx, code="LIB", name="Library fund", region_code="230100", policy_edition="cn-2008"
         )
     calls = [
         lambda conn: service.record_allocation(
-            conn,
-            SETUP,
+            tx,
             fund_code="LIB",
             amount_fen=amount,
             received_on=date(2026, 1, 1),
@@ -32,8 +32,7 @@ async def test_library_refuses_non_positive_amounts(engine: AsyncEngine, amount:
             match_due_on=date(2026, 12, 31),
         ),
         lambda conn: service.record_contribution(
-            conn,
-            SETUP,
+            tx,
             fund_code="LIB",
             source="central",
             amount_fen=amount,
@@ -41,7 +40,7 @@ async def test_library_refuses_non_positive_amounts(engine: AsyncEngine, amount:
             reference="C",
         ),
         lambda conn: service.add_subsidy_budget(
-            conn, SETUP, fund_code="LIB", amount_fen=amount, received_on=date(2026, 1, 1), reference="S"
+            tx, fund_code="LIB", amount_fen=amount, received_on=date(2026, 1, 1), reference="S"
         ),
     ]
     for call in calls:

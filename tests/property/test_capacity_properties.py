@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from loanfund import ledger
+from loanfund import ledger, uow
 from loanfund.agreements import reservations, service
 from loanfund.db import create_engine
 from loanfund.errors import LoanfundError
@@ -137,33 +137,29 @@ def would_succeed(model: Model, op: tuple[Any, ...]) -> bool:
     return True
 
 
-async def step(conn: Any, model: Model, agreement_id: str, op: tuple[Any, ...]) -> Any:
+async def step(tx: uow.Tx, model: Model, agreement_id: str, op: tuple[Any, ...]) -> Any:
     kind, today = op[0], model.today
     if kind == "deposit":
-        return await service.deposit(
-            conn, SETUP, agreement_id, amount_fen=op[1], deposited_on=today, reference="D"
-        )
+        return await service.deposit(tx, agreement_id, amount_fen=op[1], deposited_on=today, reference="D")
     if kind == "withdraw":
-        return await service.withdraw(
-            conn, SETUP, agreement_id, amount_fen=op[1], withdrawn_on=today, reference="W"
-        )
+        return await service.withdraw(tx, agreement_id, amount_fen=op[1], withdrawn_on=today, reference="W")
     if kind == "reserve":
         return await reservations.reserve(
-            conn, SETUP, fund_code="HRB", bank_code="ICBC", amount_fen=op[1], approved_on=today
+            tx, fund_code="HRB", bank_code="ICBC", amount_fen=op[1], approved_on=today
         )
     if kind == "convert":
         h = model.held[op[1] % len(model.held)]
         principal = max(1, h.amount * op[2] // 100)
-        return await reservations.convert(conn, SETUP, h.id, principal_fen=principal, on=today)
+        return await reservations.convert(tx, h.id, principal_fen=principal, on=today)
     if kind == "release":
         h = model.held[op[1] % len(model.held)]
-        return await reservations.release(conn, SETUP, h.id, on=today, reason="rejected")
+        return await reservations.release(tx, h.id, on=today, reason="rejected")
     if kind == "repay":
         return await reservations.reduce_outstanding(
-            conn, SETUP, fund_code="HRB", bank_code="ICBC", amount_fen=op[1], on=today, reason="repaid"
+            tx, fund_code="HRB", bank_code="ICBC", amount_fen=op[1], on=today, reason="repaid"
         )
     if kind == "lapse":
-        return await reservations.lapse_expired(conn, SETUP, today=today)
+        return await reservations.lapse_expired(tx)
     raise AssertionError(kind)
 
 
@@ -216,7 +212,7 @@ async def check(conn: Any, model: Model, after_lapse: bool) -> None:
     if after_lapse:
         assert rebuilt == live
     for h in model.held:
-        assert (await reservations.get_reservation(conn, h.id)).status == model.effective(h)
+        assert (await reservations.get_reservation(conn, h.id, model.today)).status == model.effective(h)
 
 
 async def run(
@@ -230,9 +226,10 @@ async def run(
     model = Model(multiple=multiple, cash=CASH - first_deposit, deposit=first_deposit)
     monkeypatch.setenv("LOANFUND_BUSINESS_DATE", START.isoformat())
     try:
-        async with engine.begin() as conn:
+        async with uow.transaction(engine, SETUP) as tx:
+            conn = tx.conn
             agreement_id = await library_pair(
-                conn, cash_fen=CASH, deposit_fen=first_deposit, multiple=multiple, effective_from=START
+                tx, cash_fen=CASH, deposit_fen=first_deposit, multiple=multiple, effective_from=START
             )
         for generated in ops:
             op = concrete(model, generated)
@@ -244,8 +241,9 @@ async def run(
             else:
                 predicted = would_succeed(model, op)
                 try:
-                    async with engine.begin() as conn:
-                        result = await step(conn, model, agreement_id, op)
+                    async with uow.transaction(engine, SETUP) as tx:
+                        conn = tx.conn
+                        result = await step(tx, model, agreement_id, op)
                 except LoanfundError as refusal:
                     assert not predicted, (op, refusal.code, refusal.facts)
                     event(f"{generated[0]} refused: {refusal.code}")

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loanfund import ledger
+from loanfund import ledger, uow
 from loanfund.audit import Actor
 from loanfund.db import create_engine
 from loanfund.errors import InsufficientFundCash, InvalidState, LoanfundError, ValidationFailed
@@ -99,13 +99,12 @@ def pick(items: list[Item], index: int) -> Item | None:
 async def run_operation(engine: AsyncEngine, model: Model, op: tuple[Any, ...]) -> None:
     kind = op[0]
     current = model.totals()
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, ACTOR) as tx:
         if kind == "allocate":
             _, amount, day, ratio = op
             on = START + timedelta(days=day)
             allocation_id = await service.record_allocation(
-                conn,
-                ACTOR,
+                tx,
                 fund_code=FUND,
                 amount_fen=amount,
                 received_on=on,
@@ -124,8 +123,7 @@ async def run_operation(engine: AsyncEngine, model: Model, op: tuple[Any, ...]) 
             if target is not None:
                 on = max(on, target.on)
             call = service.record_contribution(
-                conn,
-                ACTOR,
+                tx,
                 fund_code=FUND,
                 source=source,
                 amount_fen=amount,
@@ -155,11 +153,11 @@ async def run_operation(engine: AsyncEngine, model: Model, op: tuple[Any, ...]) 
             on = max(item.on, START + timedelta(days=day))
             if kind == "reverse_allocation":
                 call = service.reverse_allocation(
-                    conn, ACTOR, fund_code=FUND, allocation_id=item.id, reason="property", reversed_on=on
+                    tx, fund_code=FUND, allocation_id=item.id, reason="property", reversed_on=on
                 )
             else:
                 call = service.reverse_contribution(
-                    conn, ACTOR, fund_code=FUND, contribution_id=item.id, reason="property", reversed_on=on
+                    tx, fund_code=FUND, contribution_id=item.id, reason="property", reversed_on=on
                 )
             expected: type[LoanfundError] | None = None
             if item.reversed_on is not None:
@@ -177,7 +175,7 @@ async def run_operation(engine: AsyncEngine, model: Model, op: tuple[Any, ...]) 
             _, amount, day = op
             on = START + timedelta(days=day)
             await service.add_subsidy_budget(
-                conn, ACTOR, fund_code=FUND, amount_fen=amount, received_on=on, reference="S"
+                tx, fund_code=FUND, amount_fen=amount, received_on=on, reference="S"
             )
             model.move(on, subsidy=amount)
         elif kind in ("deposit", "withdraw"):
@@ -196,14 +194,13 @@ async def run_operation(engine: AsyncEngine, model: Model, op: tuple[Any, ...]) 
                 if kind == "deposit"
                 else (accounts.CASH, accounts.deposit(bank))
             )
-            await ledger.post_entry(
-                conn,
+            await ledger.post(
+                tx,
                 fund_code=FUND,
                 entry_date=on,
                 kind=kind,
                 description=kind,
                 lines=ledger.transfer(debit, credit, amount),
-                actor=ACTOR,
             )
             sign = 1 if kind == "deposit" else -1
             model.move(on, cash=-sign * amount, deposited=sign * amount, **{bank: sign * amount})
@@ -260,9 +257,10 @@ async def scenario(
     try:
         if prepare is not None:
             await prepare(engine)
-        async with engine.begin() as conn:
+        async with uow.transaction(engine, ACTOR) as tx:
+            conn = tx.conn
             await service.create_fund(
-                conn, ACTOR, code=FUND, name="Property", region_code="230100", policy_edition="cn-2008"
+                tx, code=FUND, name="Property", region_code="230100", policy_edition="cn-2008"
             )
         model = Model()
         for op in ops:
