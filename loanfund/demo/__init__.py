@@ -13,7 +13,8 @@ accounts, the audit log and the events are what the API would have produced, wit
 approving what the windows submitted (maker-checker) and each bank recording its own loans. Each
 step is a unit of work (`loanfund.uow.Tx`) whose business date is its simulated day, because the
 services judge "not in the future", reservations and lapses by the business date. The
-reservation-lapse job runs as the scheduler would, on the days it has something to do. The near-limit bank takes the last loans of today, sized from its headroom.
+reservation-lapse job runs as the scheduler would, on the days it has something to do. The
+near-limit bank takes the last loans of today, sized from its headroom.
 Every choice comes from `random.Random(2026)` and every date is relative to today, so the demo is the
 same on every run (up to server-made ids) and always looks current.
 
