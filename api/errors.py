@@ -33,6 +33,8 @@ STATUS_BY_CODE = {
     "rate_above_ceiling": 422,
     "overpayment": 422,
     "idempotency_key_reused": 422,
+    "payload_too_large": 413,
+    "rate_limited": 429,
 }
 # Every other code is a state or business refusal: 409.
 
@@ -91,6 +93,7 @@ HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "rate_limited",
 }
 
 

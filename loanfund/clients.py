@@ -18,7 +18,7 @@ from loanfund import audit
 from loanfund.audit import Actor
 from loanfund.clock import utcnow
 from loanfund.db.tables import banks, clients
-from loanfund.errors import NotFound, ValidationFailed
+from loanfund.errors import InvalidState, NotFound, ValidationFailed
 from loanfund.ids import new_id
 
 ROLES = ("admin", "fund_manager", "window", "bank", "auditor")
@@ -135,6 +135,9 @@ async def list_clients(
 
 
 async def revoke_client(conn: AsyncConnection, actor: Actor, client_id: str) -> None:
+    if client_id == actor.client_id:
+        # The last admin would lock everyone out; another admin (or the CLI) revokes this one.
+        raise InvalidState("a client cannot revoke its own token", client_id=client_id)
     result = await conn.execute(
         clients.update()
         .where(clients.c.id == client_id, clients.c.revoked_at.is_(None))

@@ -30,7 +30,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         material = canonical.encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or too deep to canonicalise: the bytes as sent
         material = body
     return hashlib.sha256(method.upper().encode() + b"\n" + path.encode() + b"\n" + material).hexdigest()
 

@@ -14,7 +14,7 @@ from api.auth import MANAGERS, READERS, authorize
 from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_limit, decode_cursor, page
-from api.types import Currency, LongText, Pct, Text, Yuan, YuanOut
+from api.types import Code, Currency, LongText, Pct, Text, Yuan, YuanOut
 from loanfund import ledger, policy
 from loanfund.clock import business_date, not_in_future
 from loanfund.errors import ValidationFailed
@@ -32,13 +32,13 @@ class CreateFund(msgspec.Struct, forbid_unknown_fields=True):
     code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
     name: Text
     region_code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="GB/T 2260 region code")]
-    policy_edition: str
+    policy_edition: Code
     currency: Currency
     policy_overrides: dict[str, Any] | None = None
 
 
 class AdoptPolicy(msgspec.Struct, forbid_unknown_fields=True):
-    policy_edition: str
+    policy_edition: Code
     effective_from: date
     overrides: dict[str, Any] = msgspec.field(default_factory=dict)
 
@@ -52,11 +52,11 @@ class RecordAllocation(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RecordContribution(msgspec.Struct, forbid_unknown_fields=True):
-    source: str
+    source: Code
     amount: Yuan
     received_on: date
     reference: Text
-    allocation_id: str | None = None
+    allocation_id: Code | None = None
 
 
 class Reverse(msgspec.Struct, forbid_unknown_fields=True):
