@@ -49,11 +49,15 @@ async def test_control_characters_in_bodies_are_refused(world: World, admin: Api
         response = await manager.post("/funds/HRB/contributions", {**good, "reference": reference})
         body = assert_problem(response, 422, "validation_error")
         assert body["errors"][0]["field"] == "reference", body
-    body = assert_problem(await admin.post("/banks", {"code": "B1", "name": "\u0000"}), 422, "validation_error")
+    body = assert_problem(
+        await admin.post("/banks", {"code": "B1", "name": "\u0000"}), 422, "validation_error"
+    )
     assert body["errors"] == [{"field": "name", "message": "must not contain control characters"}]
     # A key of an object counts too (it would reach the unknown-field message otherwise).
-    response = await admin.post("/funds/HRB/policy", {"policy_edition": "cn-2008", "effective_from": "2026-01-01",
-                                                     "overrides": {"a\u0001": 1}})
+    response = await admin.post(
+        "/funds/HRB/policy",
+        {"policy_edition": "cn-2008", "effective_from": "2026-01-01", "overrides": {"a\u0001": 1}},
+    )
     assert response.status_code in (400, 422), response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     # Text that only looks like an escape is fine, and so is any printable Unicode.
@@ -89,14 +93,22 @@ async def test_integers_beyond_their_columns_are_refused(world: World, admin: Ap
     window = await world.caller("window", region="2301")
     from tests.support import make_uscc
 
-    firm = {"kind": "enterprise", "uscc": make_uscc(), "name": "Firm", "staff_count": 5, "eligible_new_hires": 1}
+    firm = {
+        "kind": "enterprise",
+        "uscc": make_uscc(),
+        "name": "Firm",
+        "staff_count": 5,
+        "eligible_new_hires": 1,
+    }
     for field, value in (
         ("staff_count", 10_000_000_000),
         ("staff_count", -1),
         ("eligible_new_hires", 2**63),
         ("staff_count", 10**40),
     ):
-        body = assert_problem(await window.post("/borrowers", {**firm, field: value}), 422, "validation_error")
+        body = assert_problem(
+            await window.post("/borrowers", {**firm, field: value}), 422, "validation_error"
+        )
         assert body["errors"][0]["field"] == field, body
     for after in ("99999999999999999999999", "9223372036854775808", "²", "-1", "1e3"):
         body = assert_problem(await window.get("/events", {"after": after}), 422, "validation_error")
@@ -104,10 +116,15 @@ async def test_integers_beyond_their_columns_are_refused(world: World, admin: Ap
     assert (await window.get("/events", {"after": "9223372036854775807"})).json()["items"] == []
     for limit in ("0", "501", "99999999999999999999999", "-5"):
         assert_problem(await admin.get("/loans", {"limit": limit}), 422, "validation_error")
-    person = {"kind": "individual", "id_number": resident_id("19800101", female=False), "name": "P",
-              "categories": ["registered_unemployed"],
-              "certificates": [{"kind": "reemployment", "number": "R1", "issued_on": "2020-01-01",
-                                "inspected_year": 10**12}]}
+    person = {
+        "kind": "individual",
+        "id_number": resident_id("19800101", female=False),
+        "name": "P",
+        "categories": ["registered_unemployed"],
+        "certificates": [
+            {"kind": "reemployment", "number": "R1", "issued_on": "2020-01-01", "inspected_year": 10**12}
+        ],
+    }
     assert_problem(await window.post("/borrowers", person), 422, "validation_error")
     assert (await window.post("/borrowers", {**firm, "staff_count": 1_000_000})).status_code == 201
 
@@ -115,8 +132,15 @@ async def test_integers_beyond_their_columns_are_refused(world: World, admin: Ap
 async def test_overlong_strings_are_refused(world: World, admin: Api) -> None:
     window = await world.caller("window", region="2301")
     borrower = await register_person(window)
-    response = await window.post("/borrowers", {"kind": "individual", "id_number": "1" * 10_000, "name": "P",
-                                                "categories": ["registered_unemployed"]})
+    response = await window.post(
+        "/borrowers",
+        {
+            "kind": "individual",
+            "id_number": "1" * 10_000,
+            "name": "P",
+            "categories": ["registered_unemployed"],
+        },
+    )
     assert_problem(response, 422, "validation_error")
     response = await admin.get(f"/borrowers/{'x' * 5000}")
     assert_problem(response, 404, "not_found")
@@ -137,7 +161,11 @@ def _walk(schema: Any, path: str, components: dict[str, Any], seen: frozenset[st
     pattern = str(schema.get("pattern", ""))
     bounded_pattern = pattern.startswith("^") and pattern.endswith("$") and not set("*+") & set(pattern)
     if "string" in kinds and not (
-        "maxLength" in schema or "enum" in schema or "const" in schema or "format" in schema or bounded_pattern
+        "maxLength" in schema
+        or "enum" in schema
+        or "const" in schema
+        or "format" in schema
+        or bounded_pattern
     ):
         problems.append(f"{path}: string without maxLength")
     if "integer" in kinds and not ("minimum" in schema and "maximum" in schema):
