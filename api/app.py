@@ -15,7 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api import redact
+from api import limits, openapi, redact
 from api.context import UnitOfWorkMiddleware, request_context
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
 from api.routes import admin, agreements, applications, borrowers, events, funds, loans
@@ -73,12 +73,13 @@ def create_app(
             events.router,
             admin.router,
         ],
-        middleware=[UnitOfWorkMiddleware],
+        middleware=[*limits.rate_limit_middleware(settings.rate_limit), UnitOfWorkMiddleware],
         dependencies={"ctx": Provide(request_context, sync_to_thread=False)},
     )
     return Litestar(
         route_handlers=[health, api_router],
         lifespan=[lifespan],
+        on_startup=[openapi.on_startup],
         plugins=[
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(

@@ -11,12 +11,15 @@ characters. Each is one rule here; the middleware and `api.body` only call them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 from urllib.parse import parse_qsl
 
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.types import Receive, Scope
 
 from loanfund.errors import MalformedRequest, PayloadTooLarge, ValidationFailed
@@ -131,3 +134,31 @@ async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> b
     if declared is not None and declared > max_body_bytes:
         raise PayloadTooLarge(f"the body is larger than {max_body_bytes} bytes", limit_bytes=max_body_bytes)
     return await read_body(receive, max_body_bytes)
+
+
+RATE_UNITS = ("second", "minute", "hour", "day")
+
+
+def _client_identity(request: Any) -> str:
+    """The token's hash (so each client has its own budget, and no token is kept in memory in
+    clear), or the peer address for requests without one."""
+    authorization = request.headers.get("authorization")
+    if authorization:
+        return hashlib.sha256(authorization.encode("latin-1", "replace")).hexdigest()
+    client = request.client
+    return f"addr:{client.host if client else 'unknown'}"
+
+
+def rate_limit_middleware(rate_limit: str | None) -> list[DefineMiddleware]:
+    """Litestar's rate limiter keyed per client, from a setting like `600/minute`; none when unset.
+    Counts are kept per process (divide by the number of processes when setting it)."""
+    if not rate_limit:
+        return []
+    count, _, unit = rate_limit.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or unit.strip() not in RATE_UNITS:
+        raise ValueError(f"LOANFUND_RATE_LIMIT must look like 600/minute, not {rate_limit!r}")
+    config = RateLimitConfig(
+        rate_limit=(unit.strip(), int(count)),  # type: ignore[arg-type]
+        identifier_for_request=_client_identity,
+    )
+    return [config.middleware]

@@ -348,7 +348,7 @@ async def list_funds(
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
 ) -> FundPage:
-    authorize(ctx, (*READERS, "window"))
+    authorize(ctx, READERS)  # not a window: positions show cash and deposits (docs/roles.md)
     limit = check_limit(limit)
     prefix = None if ctx.client.role == "admin" else ctx.client.region_prefix
     rows = await queries.list_funds(
@@ -360,7 +360,7 @@ async def list_funds(
 
 @get("/funds/{code:str}")
 async def get_fund(ctx: Ctx, code: FromPath[str]) -> FundOut:
-    row = await scoped_fund(ctx, code, (*READERS, "window"))
+    row = await scoped_fund(ctx, code, READERS)
     return await fund_out(ctx, row)
 
 
@@ -381,6 +381,7 @@ async def adopt_policy(ctx: Ctx, code: FromPath[str], request: Request[Any, Any,
 
 @get("/funds/{code:str}/policy")
 async def get_policy(ctx: Ctx, code: FromPath[str], on: FromQuery[date | None] = None) -> PolicyOut:
+    # A window explains refusals by the policy in force, so it may read it (docs/roles.md).
     await scoped_fund(ctx, code, (*READERS, "window"))
     return await _policy_out(ctx, code, on or business_date())
 

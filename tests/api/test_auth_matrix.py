@@ -106,8 +106,9 @@ ENDPOINTS = [
             "currency": "CNY",
         },
     ),
-    Endpoint("GET", "/funds", FUND_READERS, 200, False),
-    Endpoint("GET", "/funds/{fund}", FUND_READERS, 200, True),
+    # Not a window: a fund's position shows its cash and deposits (docs/roles.md).
+    Endpoint("GET", "/funds", READERS, 200, False),
+    Endpoint("GET", "/funds/{fund}", READERS, 200, True),
     Endpoint(
         "POST",
         "/funds/{fund}/policy",
@@ -265,7 +266,7 @@ async def test_role_matrix(world: World, role: str) -> None:
 
 async def test_scoped_lists_show_only_the_callers_region(world: World) -> None:
     admin, _, fixture = await build_world(world)
-    for role in ("fund_manager", "window", "auditor"):
+    for role in ("fund_manager", "auditor"):
         caller = await world.caller(role, region="2301")
         codes = [fund["code"] for fund in (await caller.get("/funds")).json()["items"]]
         assert codes == [IN], role
