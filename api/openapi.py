@@ -43,8 +43,8 @@ TITLES = {
 }
 
 # What any operation can answer, and what only operations that change something can.
-EVERY_OPERATION = (401, 403, 404, 405, 422, 429, 500)
-WRITES = (400, 409, 413, 415)
+EVERY_OPERATION = (400, 401, 403, 404, 405, 422, 429, 500)
+WRITES = (409, 413, 415)
 
 
 def _codes_by_status() -> dict[int, list[str]]:

@@ -773,3 +773,16 @@ def test_every_route_of_the_app_has_an_entry_in_the_matrix() -> None:
     }
     assert routes - matrix == set(), "routes with no entry in the authorisation matrix"
     assert matrix - routes == set(), "matrix entries for routes that do not exist"
+
+
+async def test_no_client_revokes_its_own_token(world: World) -> None:
+    """The only admin would lock everyone out (issue 8): 409, and the token still works."""
+    admin = await world.caller("admin")
+    me = next(c for c in (await admin.get("/clients")).json()["items"] if c["role"] == "admin")
+    body = assert_problem(await admin.post(f"/clients/{me['id']}/revoke"), 409, "invalid_state")
+    assert "own token" in body["detail"]
+    assert (await admin.get("/clients")).status_code == 200
+    other = await world.caller("admin")
+    revoked = await other.post(f"/clients/{me['id']}/revoke")
+    assert revoked.status_code == 200, revoked.text
+    assert_problem(await admin.get("/clients"), 401, "unauthenticated")
