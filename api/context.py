@@ -130,7 +130,9 @@ class UnitOfWorkMiddleware:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
             try:
                 client = await self._authenticate(conn, scope)
-                body = await limits.read_request(scope, receive, settings.max_body_bytes)
+                body = await limits.read_request(
+                    scope, receive, settings.max_body_bytes, on_wait=limits.release_while_waiting(conn)
+                )
                 key = _header(scope, b"idempotency-key")
                 claim = None
                 key_invalid = key is not None and method not in READ_METHODS and not KEY_RE.fullmatch(key)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from itertools import accumulate
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.types import Receive, Scope
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund.errors import MalformedRequest, PayloadTooLarge, ValidationFailed
 
@@ -36,11 +37,19 @@ class Disconnected(Exception):
     """The client went away before its body was complete."""
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """The whole body, refused with `PayloadTooLarge` as soon as it passes `limit` bytes."""
+async def read_body(
+    receive: Receive, limit: int, on_wait: Callable[[], Awaitable[None]] | None = None
+) -> bytes:
+    """The whole body, refused with `PayloadTooLarge` as soon as it passes `limit` bytes. `on_wait`
+    runs once if the body did not come whole with the first message (a large or slow upload), so
+    that the caller can give up what it should not hold while waiting."""
     chunks: list[bytes] = []
     size = 0
+    waited = False
     while True:
+        if chunks and not waited and on_wait is not None:
+            waited = True
+            await on_wait()
         message = await receive()
         if message["type"] == "http.disconnect":
             raise Disconnected
@@ -126,14 +135,16 @@ def check_request_line(scope: Scope) -> None:
     _refuse(found)
 
 
-async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> bytes:
+async def read_request(
+    scope: Scope, receive: Receive, max_body_bytes: int, on_wait: Callable[[], Awaitable[None]] | None = None
+) -> bytes:
     """The checks every authenticated request passes before its body is used: the request line
     (422), the declared and then the streamed body size (413). Returns the body."""
     check_request_line(scope)
     declared = declared_length(scope)
     if declared is not None and declared > max_body_bytes:
         raise PayloadTooLarge(f"the body is larger than {max_body_bytes} bytes", limit_bytes=max_body_bytes)
-    return await read_body(receive, max_body_bytes)
+    return await read_body(receive, max_body_bytes, on_wait)
 
 
 RATE_UNITS = ("second", "minute", "hour", "day")
@@ -162,3 +173,15 @@ def rate_limit_middleware(rate_limit: str | None) -> list[DefineMiddleware]:
         identifier_for_request=_client_identity,
     )
     return [config.middleware]
+
+
+def release_while_waiting(conn: AsyncConnection) -> Callable[[], Awaitable[None]]:
+    """While a large body streams in, hold no transaction: on SQLite the token lookup's transaction
+    holds the write lock (BEGIN IMMEDIATE), which every other request of the process would wait for.
+    (On PostgreSQL the lookup ran in autocommit; the pooled connection stays checked out.)"""
+
+    async def release() -> None:
+        if conn.dialect.name != "postgresql" and conn.in_transaction():
+            await conn.rollback()
+
+    return release
