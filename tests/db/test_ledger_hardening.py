@@ -217,3 +217,30 @@ def test_grants_refuse_odd_role_names() -> None:
 
 def test_environment_has_psql() -> None:
     assert subprocess.run(["psql", "--version"], capture_output=True).returncode == 0, os.environ.get("PATH")
+
+
+@pytest.mark.postgres_only
+def test_cli_grants_only_to_a_role_that_owns_nothing(db_url: str, runtime_role: str) -> None:
+    import json
+    import sys
+    from pathlib import Path
+
+    loanfund = str(Path(sys.executable).parent / "loanfund")
+
+    def upgrade(role: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "LOANFUND_DATABASE_URL": db_url}
+        return subprocess.run(
+            [loanfund, "db", "upgrade", "--grant-to", role],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = upgrade(runtime_role)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"database": "upgraded", "granted_to": runtime_role}
+    for role in ("postgres", "no_such_role_here", "Bad-Name"):
+        refused_run = upgrade(role)
+        assert refused_run.returncode == 2, (role, refused_run.stdout, refused_run.stderr)
+        assert json.loads(refused_run.stderr)["error"] == "invalid_role"
