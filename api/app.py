@@ -15,6 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api import limits, openapi, redact
 from api.context import UnitOfWorkMiddleware, request_context
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
 from api.routes import admin, agreements, applications, borrowers, events, fund_ledger, funds, loans, money_in
@@ -42,6 +43,7 @@ def create_app(
     settings: Settings | None = None, *, engine: AsyncEngine | None = None, run_scheduler: bool = False
 ) -> Litestar:
     settings = settings or Settings.from_env()
+    redact.install()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -73,12 +75,13 @@ def create_app(
             events.router,
             admin.router,
         ],
-        middleware=[UnitOfWorkMiddleware],
+        middleware=[*limits.rate_limit_middleware(settings.rate_limit), UnitOfWorkMiddleware],
         dependencies={"ctx": Provide(request_context, sync_to_thread=False)},
     )
     return Litestar(
         route_handlers=[health, api_router],
         lifespan=[lifespan],
+        on_startup=[openapi.on_startup],
         plugins=[
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(

@@ -12,6 +12,7 @@ import msgspec.inspect
 from litestar import Request
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 
+from api import limits
 from loanfund.errors import MalformedRequest, UnknownField, invalid
 
 T = TypeVar("T")
@@ -87,8 +88,12 @@ async def decode_body(request: Request[Any, Any, Any], body_type: type[T]) -> T:
     raw = await request.body()
     if not raw.strip():
         raise MalformedRequest("the request needs a JSON body")
+    limits.check_json_depth(raw)
     try:
-        return msgspec.json.decode(raw, type=body_type, strict=True)
+        decoded = msgspec.json.decode(raw, type=body_type, strict=True)
+        if limits.may_hold_control_characters(raw):
+            limits.check_document(msgspec.json.decode(raw))
+        return decoded
     except msgspec.ValidationError as exc:
         # msgspec stops at the first problem in document order; the contract ranks malformed JSON
         # and unknown fields (400) above invalid values (422), wherever they sit in the body.

@@ -14,7 +14,7 @@ from loanfund import clients, uow
 from loanfund.audit import Actor
 from loanfund.config import Settings
 from loanfund.db import create_engine
-from loanfund.db.migrate import upgrade
+from loanfund.db.migrate import grant_runtime_role, upgrade
 from loanfund.errors import LoanfundError
 
 CLI_ACTOR = Actor(client_id=None, request_id="cli")
@@ -108,7 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", help="create or migrate the schema at LOANFUND_DATABASE_URL")
+    db_upgrade = db.add_parser("upgrade", help="create or migrate the schema at LOANFUND_DATABASE_URL")
+    db_upgrade.add_argument(
+        "--grant-to",
+        metavar="ROLE",
+        help="PostgreSQL: give ROLE (which owns nothing) what the service needs; run the service as ROLE",
+    )
 
     client_parser = commands.add_parser("clients", help="API clients")
     client_commands = client_parser.add_subparsers(dest="clients_command", required=True)
@@ -139,7 +144,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "db":
             upgrade(_settings().database_url)
-            print(json.dumps({"database": "upgraded"}))
+            if args.grant_to:
+                try:
+                    asyncio.run(grant_runtime_role(_settings().database_url, args.grant_to))
+                except ValueError as exc:
+                    print(json.dumps({"error": "invalid_role", "detail": str(exc)}), file=sys.stderr)
+                    return 2
+            print(
+                json.dumps(
+                    {"database": "upgraded", **({"granted_to": args.grant_to} if args.grant_to else {})}
+                )
+            )
             return 0
         if args.command == "clients":
             handler = {"add": _add_client, "list": _list_clients, "revoke": _revoke_client}[

@@ -20,6 +20,7 @@ from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api import limits
 from api.errors import INTERNAL_ERROR, PROBLEM_MEDIA_TYPE, problem_body
 from loanfund import clients, idempotency, uow
 from loanfund.audit import Actor
@@ -107,15 +108,6 @@ class UnitOfWorkMiddleware:
             request_id = new_id("req")
         method = scope["method"]
 
-        body_chunks = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body_chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(body_chunks)
         replayed = False
 
         async def replay_receive() -> Message:
@@ -134,6 +126,9 @@ class UnitOfWorkMiddleware:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
             try:
                 client = await self._authenticate(conn, scope)
+                body = await limits.read_request(
+                    scope, receive, settings.max_body_bytes, on_wait=limits.release_while_waiting(conn)
+                )
                 key = _header(scope, b"idempotency-key")
                 claim = None
                 key_invalid = key is not None and method not in READ_METHODS and not KEY_RE.fullmatch(key)
@@ -162,6 +157,8 @@ class UnitOfWorkMiddleware:
                     claim = outcome
             except LoanfundError as exc:
                 await _send_problem(send, exc, request_id)
+                return
+            except limits.Disconnected:
                 return
             if autocommit:
                 autocommit = await _end_autocommit(conn)

@@ -50,6 +50,8 @@ STATUS_BY_CODE = {
     "missing_reference_rate": 409,
     "period_not_closed": 409,
     "insufficient_subsidy_budget": 409,
+    "payload_too_large": 413,
+    "rate_limited": 429,
 }
 # Every code of `loanfund.errors` has its status here (tests/unit/test_error_codes.py checks it).
 
@@ -108,6 +110,7 @@ HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "rate_limited",
 }
 
 

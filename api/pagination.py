@@ -7,6 +7,7 @@ import binascii
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from api.limits import CONTROL
 from loanfund.errors import invalid
 
 T = TypeVar("T")
@@ -31,7 +32,7 @@ def decode_cursor(cursor: str | None) -> str | None:
         decoded = key.decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = ""
-    if not decoded or encode_cursor(decoded) != cursor:
+    if not decoded or encode_cursor(decoded) != cursor or CONTROL.search(decoded):
         raise invalid("cursor", "is not a cursor this server gave out")
     return decoded
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loanfund.audit import Actor
 from loanfund.clock import utcnow
 from loanfund.db.tables import banks, clients
-from loanfund.errors import NotFound, invalid
+from loanfund.errors import InvalidState, NotFound, invalid
 from loanfund.ids import new_id
 from loanfund.uow import Tx
 
@@ -140,6 +140,9 @@ async def list_clients(
 
 async def revoke_client(tx: Tx, client_id: str) -> None:
     conn = tx.conn
+    if client_id == tx.actor.client_id:
+        # The last admin would lock everyone out; another admin (or the CLI) revokes this one.
+        raise InvalidState("a client cannot revoke its own token", client_id=client_id)
     result = await conn.execute(
         clients.update()
         .where(clients.c.id == client_id, clients.c.revoked_at.is_(None))

@@ -26,6 +26,10 @@ class Settings:
     pool_size: int
     idempotency_claim_timeout_seconds: int
     idempotency_retention_days: int
+    # Requests larger than this are refused while they stream in (413), before they are held whole.
+    max_body_bytes: int = 1_000_000
+    # Per-client request budget, e.g. "600/minute" (units: second, minute, hour, day); None is off.
+    rate_limit: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -36,4 +40,6 @@ class Settings:
             pool_size=int(os.environ.get("LOANFUND_DB_POOL_SIZE", "5")),
             idempotency_claim_timeout_seconds=int(os.environ.get("LOANFUND_IDEMPOTENCY_TIMEOUT", "60")),
             idempotency_retention_days=int(os.environ.get("LOANFUND_IDEMPOTENCY_RETENTION_DAYS", "8")),
+            max_body_bytes=int(os.environ.get("LOANFUND_MAX_BODY_BYTES", "1000000")),
+            rate_limit=os.environ.get("LOANFUND_RATE_LIMIT") or None,
         )

@@ -216,3 +216,13 @@ class UnbalancedEntry(LoanfundError):
 class InsufficientDeposit(LoanfundError):
     code = "insufficient_deposit"
     title = "Not that much deposited at this bank"
+
+
+class PayloadTooLarge(LoanfundError):
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
+class RateLimited(LoanfundError):
+    code = "rate_limited"
+    title = "Too many requests"

@@ -5,6 +5,11 @@ starts; the stored response is written in the same transaction as the work, by c
 the claim token, so only one claimant can ever complete it. A claim left by a crashed request is
 taken over after a timeout; if the original then tries to finish, its completion fails and its
 transaction rolls back.
+
+On PostgreSQL a claim also names the database session that made it (its backend pid, in the claim
+token), and that session runs the request to its end. A claimant whose session is gone (its process
+crashed or was killed: PostgreSQL ends the session and rolls its transaction back) can never finish,
+so its claim is taken over at once instead of after the timeout. A live session keeps the timeout.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         material = canonical.encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or too deep to canonicalise: the bytes as sent
         material = body
     return hashlib.sha256(method.upper().encode() + b"\n" + path.encode() + b"\n" + material).hexdigest()
 
@@ -62,12 +67,36 @@ _COMPLETE = keys.update().where(
 )
 
 
+async def _new_token(conn: AsyncConnection) -> str:
+    """A random claim token; on PostgreSQL it ends with `@<backend pid>` of the claiming session."""
+    token = new_id("c")  # 28 characters: with `@` and a pid it fits the 40 of the column
+    if conn.dialect.name != "postgresql":
+        return token
+    driver = (await conn.get_raw_connection()).driver_connection
+    get_pid = getattr(driver, "get_server_pid", None)  # asyncpg knows it without a round trip
+    pid = get_pid() if get_pid is not None else await conn.scalar(sa.text("SELECT pg_backend_pid()"))
+    return f"{token}@{int(pid)}"
+
+
+async def _claimant_gone(conn: AsyncConnection, claim_token: str) -> bool:
+    """True when the session that claimed has ended (PostgreSQL only; pids of other roles' sessions
+    are visible in pg_stat_activity to everyone). A pid reused by a new session only means waiting
+    for the timeout, as before."""
+    _, at, pid = claim_token.partition("@")
+    if conn.dialect.name != "postgresql" or not at or not pid.isdigit():
+        return False
+    alive = await conn.scalar(
+        sa.text("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = :pid)"), {"pid": int(pid)}
+    )
+    return not alive
+
+
 async def claim(
     conn: AsyncConnection, *, client_id: str, key: str, fingerprint: str, timeout: timedelta
 ) -> Claim | StoredResponse:
     """Claim a key, or return the stored response of its completed request. Commits its own work."""
     now = utcnow()
-    token = new_id("claim")
+    token = await _new_token(conn)
     try:
         inserted = await conn.scalar(
             _CLAIM["postgresql" if conn.dialect.name == "postgresql" else "sqlite"],
@@ -99,7 +128,7 @@ async def claim_new(conn: AsyncConnection, *, client_id: str, key: str, fingerpr
     """Claim a key never used before, in one statement: run it on a connection in autocommit mode, so
     that the claim is committed at once (as `claim` commits it). None when the key exists: then
     `claim` decides (the stored response, a reused key, a request still running, or a takeover)."""
-    token = new_id("claim")
+    token = await _new_token(conn)
     inserted = await conn.scalar(
         _CLAIM["postgresql" if conn.dialect.name == "postgresql" else "sqlite"],
         {
@@ -122,7 +151,7 @@ async def _decide(
         raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
     if row.completed_at is not None:
         return StoredResponse(row.response_status, dict(row.response_headers or {}), bytes(row.response_body))
-    if row.claimed_at < now - timeout:
+    if row.claimed_at < now - timeout or await _claimant_gone(conn, row.claim_token):
         taken = await conn.execute(
             keys.update()
             .where(

@@ -14,7 +14,7 @@ from api.auth import ALL_ROLES, authorize
 from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_limit, decode_cursor, page
-from api.types import Pct, Text
+from api.types import Code, Pct, Text
 from loanfund import audit, banks, clients
 from loanfund.errors import invalid
 from loanfund.money import format_pct, parse_pct
@@ -41,10 +41,10 @@ class BankPage(msgspec.Struct):
 
 
 class CreateClient(msgspec.Struct, forbid_unknown_fields=True):
-    role: str
+    role: Code
     name: Text
-    region_prefix: str | None = None
-    bank_code: str | None = None
+    region_prefix: Code | None = None
+    bank_code: Code | None = None
 
 
 class ClientOut(msgspec.Struct):
@@ -69,7 +69,7 @@ class ClientPage(msgspec.Struct):
 
 
 class AddFixing(msgspec.Struct, forbid_unknown_fields=True):
-    kind: str
+    kind: Code
     effective_on: date
     rate_pct: Pct
 

@@ -25,7 +25,8 @@ Ctx = NamedDependency[RequestContext]
 VIEWERS = (*READERS, "bank")
 
 Multiple = Annotated[
-    str, msgspec.Meta(description="Leverage multiple as a decimal string.", examples=["5", "7.5"])
+    str,
+    msgspec.Meta(max_length=32, description="Leverage multiple as a decimal string.", examples=["5", "7.5"]),
 ]
 
 

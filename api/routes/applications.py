@@ -15,7 +15,7 @@ from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_limit, decode_cursor, page
 from api.routes.borrowers import scoped_borrower
-from api.types import Currency, LongText, Yuan, YuanOut
+from api.types import Code, Count, Currency, LongText, Months, Yuan, YuanOut
 from loanfund.applications import queries, service
 from loanfund.applications.queries import STATUSES, Application
 from loanfund.borrowers import queries as borrower_queries
@@ -41,24 +41,24 @@ WITHDRAW = ("admin", "window")
 
 class GuaranteeIn(msgspec.Struct, forbid_unknown_fields=True):
     kind: Literal["credit", "guarantor", "collateral", "joint"]
-    guarantor_ids: list[str] | None = None
-    collateral_description: str | None = None
-    joint_borrower_ids: list[str] | None = None
+    guarantor_ids: list[Code] | None = None
+    collateral_description: LongText | None = None
+    joint_borrower_ids: list[Code] | None = None
 
 
 class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
-    fund_code: str
-    bank_code: str
-    borrower_id: str
+    fund_code: Code
+    bank_code: Code
+    borrower_id: Code
     amount: Yuan
-    term_months: int
+    term_months: Months
     purpose: LongText
     micro_profit: bool
     guarantee: GuaranteeIn
-    jobs_created: int
+    jobs_created: Count
     applied_on: date
     # Extension to the contract: the other members of a partnership (合伙经营), registered individuals.
-    partner_borrower_ids: list[str] = msgspec.field(default_factory=list)
+    partner_borrower_ids: list[Code] = msgspec.field(default_factory=list)
 
 
 class ReasonIn(msgspec.Struct, forbid_unknown_fields=True):

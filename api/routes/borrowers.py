@@ -19,7 +19,7 @@ from api.auth import authorize
 from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_limit, decode_cursor, page
-from api.types import Currency, Text, Yuan, YuanOut
+from api.types import Code, Count, Currency, ShortText, Text, Year, Yuan, YuanOut
 from loanfund.borrowers import queries, service
 from loanfund.borrowers.queries import Borrower, Certificate
 from loanfund.errors import Duplicate, NotFound, invalid
@@ -43,27 +43,27 @@ class CertificateIn(msgspec.Struct, forbid_unknown_fields=True):
     kind: Literal["reemployment"]
     number: Text
     issued_on: date
-    inspected_year: int
+    inspected_year: Year
 
 
 class IndividualIn(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", tag="individual"):
-    id_number: str
+    id_number: Code
     name: Text
-    categories: list[str]
-    phone: str | None = None
+    categories: list[Code]
+    phone: ShortText | None = None
     certificates: list[CertificateIn] = msgspec.field(default_factory=list)
     credit_community: bool = False
     syb_trained: bool = False
-    region_code: str | None = None  # admin only; a window registers in its own region
+    region_code: Code | None = None  # admin only; a window registers in its own region
 
 
 class EnterpriseIn(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", tag="enterprise"):
-    uscc: str
+    uscc: Code
     name: Text
-    staff_count: int
-    eligible_new_hires: int
-    categories: list[str] | None = None
-    region_code: str | None = None
+    staff_count: Count
+    eligible_new_hires: Count
+    categories: list[Code] | None = None
+    region_code: Code | None = None
 
 
 BorrowerIn = IndividualIn | EnterpriseIn
@@ -73,7 +73,7 @@ class CertificateOut(msgspec.Struct):
     kind: str
     number: str
     issued_on: date
-    inspected_year: int
+    inspected_year: Year
 
 
 class BorrowerOut(msgspec.Struct):
@@ -104,12 +104,12 @@ class BorrowerPage(msgspec.Struct):
 
 
 class GuarantorIn(msgspec.Struct, forbid_unknown_fields=True):
-    id_number: str
+    id_number: Code
     name: Text
     employer: Text
     employer_kind: Literal["civil_service", "public_institution", "state_enterprise", "other"]
     monthly_income: Yuan
-    region_code: str | None = None
+    region_code: Code | None = None
 
 
 class GuarantorOut(msgspec.Struct):

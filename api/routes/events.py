@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from loanfund.errors import ValidationFailed
 Ctx = NamedDependency[RequestContext]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_EVENT_ID = 2**63 - 1  # a BIGINT column: a larger `after` could never match and overflows the query
 
 
 class EventOut(msgspec.Struct):
@@ -45,7 +47,7 @@ async def list_events(
         limit = DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed([{"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"}])
-    if after is not None and not after.isdigit():
+    if after is not None and not (re.fullmatch(r"[0-9]{1,19}", after) and int(after) <= MAX_EVENT_ID):
         raise ValidationFailed([{"field": "after", "message": "must be an event id"}])
     client = ctx.client
     rows = await events.list_events(

@@ -14,7 +14,7 @@ from api.auth import MANAGERS, READERS, authorize
 from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_limit, decode_cursor, page
-from api.types import Currency, Text, YuanOut
+from api.types import Code, Currency, Text, YuanOut
 from loanfund import policy
 from loanfund.funds import queries, service
 from loanfund.money import CURRENCY, format_fen
@@ -26,13 +26,13 @@ class CreateFund(msgspec.Struct, forbid_unknown_fields=True):
     code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
     name: Text
     region_code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="GB/T 2260 region code")]
-    policy_edition: str
+    policy_edition: Code
     currency: Currency
     policy_overrides: dict[str, Any] | None = None
 
 
 class AdoptPolicy(msgspec.Struct, forbid_unknown_fields=True):
-    policy_edition: str
+    policy_edition: Code
     effective_from: date
     overrides: dict[str, Any] = msgspec.field(default_factory=dict)
 
@@ -128,7 +128,7 @@ async def list_funds(
     limit: FromQuery[int | None] = None,
     cursor: FromQuery[str | None] = None,
 ) -> FundPage:
-    authorize(ctx, (*READERS, "window"))
+    authorize(ctx, READERS)  # not a window: positions show cash and deposits (docs/roles.md)
     limit = check_limit(limit)
     prefix = None if ctx.client.role == "admin" else ctx.client.region_prefix
     rows = await queries.list_funds(
@@ -140,7 +140,7 @@ async def list_funds(
 
 @get("/funds/{code:str}")
 async def get_fund(ctx: Ctx, code: FromPath[str]) -> FundOut:
-    row = await scoped_fund(ctx, code, (*READERS, "window"))
+    row = await scoped_fund(ctx, code, READERS)
     return await fund_out(ctx, row)
 
 
@@ -160,6 +160,8 @@ async def adopt_policy(ctx: Ctx, code: FromPath[str], request: Request[Any, Any,
 
 @get("/funds/{code:str}/policy")
 async def get_policy(ctx: Ctx, code: FromPath[str], on: FromQuery[date | None] = None) -> PolicyOut:
+    # A window explains refusals by the policy in force, so it may read it (docs/roles.md).
+    # A window explains refusals by the policy in force, so it may read it (docs/roles.md).
     await scoped_fund(ctx, code, (*READERS, "window"))
     return await _policy_out(ctx, code, on or ctx.today)
 

@@ -18,7 +18,7 @@ from api.auth import authorize, list_scope
 from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_limit, decode_cursor, page
-from api.types import Currency, Pct, Yuan, YuanOut
+from api.types import Code, Currency, Pct, Yuan, YuanOut
 from loanfund.applications import queries as application_queries
 from loanfund.errors import invalid
 from loanfund.loans import queries, service
@@ -35,8 +35,8 @@ READ = ("admin", "fund_manager", "auditor", "bank")
 
 
 class LoanIn(msgspec.Struct, forbid_unknown_fields=True):
-    application_id: str
-    loan_number: str
+    application_id: Code
+    loan_number: Code
     principal: Yuan
     annual_rate_pct: Pct
     disbursed_on: date

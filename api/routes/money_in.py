@@ -14,7 +14,7 @@ from api.auth import MANAGERS, READERS
 from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.routes.funds import scoped_fund
-from api.types import Currency, LongText, Pct, Text, Yuan, YuanOut
+from api.types import Code, Currency, LongText, Pct, Text, Yuan, YuanOut
 from loanfund import ledger
 from loanfund.clock import not_in_future
 from loanfund.errors import ValidationFailed
@@ -34,11 +34,11 @@ class RecordAllocation(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RecordContribution(msgspec.Struct, forbid_unknown_fields=True):
-    source: str
+    source: Code
     amount: Yuan
     received_on: date
     reference: Text
-    allocation_id: str | None = None
+    allocation_id: Code | None = None
 
 
 class Reverse(msgspec.Struct, forbid_unknown_fields=True):

@@ -16,17 +16,30 @@ def is_postgres(conn_or_engine: AsyncConnection | AsyncEngine) -> bool:
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """`hide_parameters`: a failed statement's error and log carry no values, which may be ID numbers."""
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
         # One connection per process: SQLite has one writer anyway, and a single connection turns
         # concurrent requests of this process into a queue instead of "database is locked" errors.
         engine = create_async_engine(
-            url, echo=echo, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=60
+            url,
+            echo=echo,
+            hide_parameters=True,
+            poolclass=AsyncAdaptedQueuePool,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
         )
         _configure_sqlite(engine)
         return engine
     engine = create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=60
+        url,
+        echo=echo,
+        hide_parameters=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=60,
     )
     if engine.dialect.driver == "asyncpg":
         _ping_in_one_round_trip(engine)

@@ -1,5 +1,5 @@
-"""Who may do what (api.md "Roles and scopes"): every role × every endpoint of "Funds and money in",
-/banks, /clients, /reference-rates and /audit, inside and outside the caller's scope.
+"""Who may do what (api.md "Roles and scopes", docs/roles.md): every role × every endpoint of the app's
+route table, inside and outside the caller's scope; a route without an entry here fails the suite.
 
 Expected: 401 without a valid token, 404 outside the scope (never reveal), 403 for a role that may not,
 and refusals in the contract's order 401 → 404 → 403 → 400 → 422.
@@ -106,8 +106,9 @@ ENDPOINTS = [
             "currency": "CNY",
         },
     ),
-    Endpoint("GET", "/funds", FUND_READERS, 200, False),
-    Endpoint("GET", "/funds/{fund}", FUND_READERS, 200, True),
+    # Not a window: a fund's position shows its cash and deposits (docs/roles.md).
+    Endpoint("GET", "/funds", READERS, 200, False),
+    Endpoint("GET", "/funds/{fund}", READERS, 200, True),
     Endpoint(
         "POST",
         "/funds/{fund}/policy",
@@ -265,7 +266,7 @@ async def test_role_matrix(world: World, role: str) -> None:
 
 async def test_scoped_lists_show_only_the_callers_region(world: World) -> None:
     admin, _, fixture = await build_world(world)
-    for role in ("fund_manager", "window", "auditor"):
+    for role in ("fund_manager", "auditor"):
         caller = await world.caller(role, region="2301")
         codes = [fund["code"] for fund in (await caller.get("/funds")).json()["items"]]
         assert codes == [IN], role
@@ -431,3 +432,357 @@ async def test_ids_of_another_fund_are_not_found_through_a_fund_in_scope(world: 
     response = await admin.post(f"/funds/{IN}/allocations/{foreign_reversible}/reverse", {"reason": "x"})
     assert_problem(response, 404, "not_found")
     assert await snapshot(admin) == before
+
+
+# ---- the rest of the route table: agreements, borrowers, applications, loans, events -------------
+#
+# Scope kinds: "fund" (a fund's resource: a bank is always outside), "bank" (a fund × bank resource:
+# a bank is inside when it is the resource's bank; region roles when the fund is in their region),
+# "" (no scope: the role decides). IN has bank B1 (the bank caller's), OUT bank B2.
+
+ALL_BUT_BANK = frozenset({"admin", "fund_manager", "window", "auditor"})
+BORROWER_WRITERS = frozenset({"admin", "window"})
+CHECKERS = frozenset({"admin", "window", "fund_manager"})
+APP_READERS = frozenset({"admin", "fund_manager", "window", "auditor", "bank"})
+REJECTERS = frozenset({"admin", "fund_manager", "bank"})
+LOAN_WRITERS = frozenset({"admin", "bank"})
+LOAN_READERS = frozenset({"admin", "fund_manager", "auditor", "bank"})
+VIEWERS = frozenset({"admin", "fund_manager", "auditor", "bank"})
+
+
+@dataclass
+class Lending:
+    """Per fund: ids for each endpoint (writes get one resource each, so their order never matters)."""
+
+    ids: dict[str, dict[str, str]]
+
+    def url(self, path: str, fund: str) -> str:
+        return path.format(fund=fund, **self.ids[fund])
+
+
+@dataclass(frozen=True)
+class LendingEndpoint:
+    method: str
+    path: str
+    roles: frozenset[str]
+    success: int
+    scope: str
+    body: Callable[[Lending, str], Any] | None = None
+
+    def expected(self, role: str, in_scope: bool) -> int:
+        if self.scope == "body":  # the scope is named in the body: the role is judged first
+            if role not in self.roles:
+                return 403
+            return 404 if role != "admin" and not in_scope else self.success
+        if role != "admin" and self.scope:
+            if self.scope == "fund" and role == "bank":
+                return 404
+            if not in_scope:
+                return 404
+        return self.success if role in self.roles else 403
+
+
+_numbers = itertools.count(1)
+
+
+def _application(lending: Lending, fund: str) -> dict[str, Any]:
+    from tests.support import application_body
+
+    bank = "B1" if fund == IN else "B2"
+    return application_body(lending.ids[fund]["fresh"], fund=fund, bank=bank, amount="20000")
+
+
+LENDING_ENDPOINTS = [
+    LendingEndpoint("GET", "/agreements", VIEWERS, 200, ""),
+    LendingEndpoint("GET", "/agreements/{agreement}", VIEWERS, 200, "bank"),
+    LendingEndpoint("GET", "/funds/{fund}/leverage", READERS, 200, "fund"),
+    LendingEndpoint(
+        "POST",
+        "/funds/{fund}/agreements",
+        MANAGERS,
+        201,
+        "fund",
+        lambda lending, fund: {
+            "bank_code": "NB",
+            "leverage_multiple": "5",
+            "fund_loss_share_pct": "80",
+            "claim_after_days": 90,
+            "claim_covers_interest": True,
+            "effective_from": "2026-01-01",
+        },
+    ),
+    LendingEndpoint(
+        "POST",
+        "/agreements/{agreement}/deposits",
+        MANAGERS,
+        201,
+        "bank",
+        lambda lending, fund: {"amount": "100", "deposited_on": "2026-03-01", "reference": unique("D")},
+    ),
+    LendingEndpoint(
+        "POST",
+        "/agreements/{agreement}/withdrawals",
+        MANAGERS,
+        201,
+        "bank",
+        lambda lending, fund: {"amount": "1", "withdrawn_on": "2026-03-02", "reference": unique("W")},
+    ),
+    LendingEndpoint(
+        "POST",
+        "/borrowers",
+        BORROWER_WRITERS,
+        201,
+        "",
+        lambda lending, fund: {
+            "kind": "individual",
+            "id_number": _person_id(),
+            "name": "Someone",
+            "categories": ["registered_unemployed"],
+            "region_code": "230100",
+        },
+    ),
+    LendingEndpoint("GET", "/borrowers", APP_READERS, 200, ""),
+    LendingEndpoint("GET", "/borrowers/{borrower}", APP_READERS, 200, "bank"),
+    LendingEndpoint(
+        "POST",
+        "/guarantors",
+        BORROWER_WRITERS,
+        201,
+        "",
+        lambda lending, fund: {
+            "id_number": _person_id(birth="19700101"),
+            "name": "Guarantor",
+            "employer": "Finance bureau",
+            "employer_kind": "civil_service",
+            "monthly_income": "6000",
+            "region_code": "230100",
+        },
+    ),
+    LendingEndpoint("GET", "/guarantors", ALL_BUT_BANK, 200, ""),
+    LendingEndpoint("GET", "/guarantors/{guarantor}", ALL_BUT_BANK, 200, "fund"),
+    LendingEndpoint("POST", "/eligibility-checks", CHECKERS, 200, "", _application),
+    LendingEndpoint("POST", "/applications", BORROWER_WRITERS, 201, "", _application),
+    LendingEndpoint("GET", "/applications", APP_READERS, 200, ""),
+    LendingEndpoint("GET", "/applications/{submitted}", APP_READERS, 200, "bank"),
+    LendingEndpoint("POST", "/applications/{to_approve}/approve", MANAGERS, 200, "bank"),
+    LendingEndpoint(
+        "POST",
+        "/applications/{to_reject}/reject",
+        REJECTERS,
+        200,
+        "bank",
+        lambda lending, fund: {"reason": "no"},
+    ),
+    LendingEndpoint(
+        "POST",
+        "/applications/{to_withdraw}/withdraw",
+        BORROWER_WRITERS,
+        200,
+        "bank",
+        lambda lending, fund: {"reason": "moved away"},
+    ),
+    LendingEndpoint(
+        "POST",
+        "/loans",
+        LOAN_WRITERS,
+        201,
+        "body",
+        lambda lending, fund: {
+            "application_id": lending.ids[fund]["approved"],
+            "loan_number": unique("LN"),
+            "principal": "20000",
+            "annual_rate_pct": "4",
+            "disbursed_on": TODAY_DATE,
+            "maturity_on": "2028-11-27",
+        },
+    ),
+    LendingEndpoint("GET", "/loans", LOAN_READERS, 200, ""),
+    LendingEndpoint("GET", "/loans/{loan}", LOAN_READERS, 200, "bank"),
+    LendingEndpoint(
+        "POST",
+        "/loans/{loan}/repayments",
+        LOAN_WRITERS,
+        201,
+        "bank",
+        lambda lending, fund: {"principal": "10", "interest": "1", "paid_on": TODAY_DATE},
+    ),
+    LendingEndpoint(
+        "POST",
+        "/loans/{loan}/overdue",
+        LOAN_WRITERS,
+        200,
+        "bank",
+        lambda lending, fund: {"overdue_since": TODAY_DATE, "overdue_principal": "10"},
+    ),
+    LendingEndpoint(
+        "POST",
+        "/loans/{loan}/extensions",
+        LOAN_WRITERS,
+        200,
+        "bank",
+        lambda lending, fund: {"new_maturity_on": "2029-05-27", "guarantor_consent": True},
+    ),
+    LendingEndpoint("GET", "/events", ALL, 200, ""),
+    # Last: a suspended agreement refuses approvals.
+    LendingEndpoint(
+        "POST",
+        "/agreements/{agreement}/suspend",
+        MANAGERS,
+        200,
+        "bank",
+        lambda lending, fund: {"reason": "audit"},
+    ),
+    LendingEndpoint(
+        "POST", "/agreements/{agreement}/resume", MANAGERS, 200, "bank", lambda lending, fund: {}
+    ),
+]
+
+TODAY_DATE = "2026-11-27"
+EARLIER = "2026-10-27"
+_people = itertools.count(10)
+
+
+def _person_id(birth: str = "19850101") -> str:
+    from tests.support import resident_id
+
+    return resident_id(birth, female=False, seq=f"{next(_people) % 100:02d}", district="230103")
+
+
+async def build_lending(world: World) -> Lending:
+    from tests.support import (
+        application_body,
+        make_agreement,
+        make_deposit,
+        register_guarantor,
+        register_person,
+    )
+
+    admin = await world.caller("admin")
+    assert (await admin.post("/banks", {"code": "NB", "name": "New bank"})).status_code == 201
+    ids: dict[str, dict[str, str]] = {}
+    for fund, region, prefix, bank in ((IN, "230100", "2301", "B1"), (OUT, "310100", "3101", "B2")):
+        manager = await world.caller("fund_manager", region=prefix)
+        window = await world.caller("window", region=prefix)
+        bank_caller = await world.caller("bank", bank=bank)
+        await make_fund(admin, code=fund, region_code=region, edition="cn-2016")
+        await make_allocation(manager, fund=fund, amount="3000000")
+        agreement = (await make_agreement(manager, fund=fund, bank=bank))["id"]
+        await make_deposit(manager, agreement, "1000000")
+        seqs = iter(range(20 if fund == IN else 40, 60))
+        borrower = (await register_person(window, birth="19800101", seq=f"{next(seqs):02d}"))["id"]
+        guarantor = (await register_guarantor(window, seq="05" if fund == IN else "06"))["id"]
+        apps = {}
+        for name in ("submitted", "to_approve", "to_reject", "to_withdraw", "approved", "with_loan"):
+            person = (await register_person(window, birth="19800101", seq=f"{next(seqs):02d}"))["id"]
+            body = application_body(person, fund=fund, bank=bank, amount="20000", applied_on=EARLIER)
+            made = await window.post("/applications", body)
+            assert made.status_code == 201, made.text
+            apps[name] = made.json()["id"]
+            if name == "with_loan":
+                borrower = person  # the borrower a bank sees: it holds a loan of theirs
+        fresh = (await register_person(window, birth="19800101", seq=f"{next(seqs):02d}"))["id"]
+        approved = await manager.post(f"/applications/{apps['with_loan']}/approve")
+        assert approved.status_code == 200, approved.text
+        loan = await bank_caller.post(
+            "/loans",
+            {
+                "application_id": apps["with_loan"],
+                "loan_number": unique("L"),
+                "principal": "20000",
+                "annual_rate_pct": "4",
+                "disbursed_on": EARLIER,
+                "maturity_on": "2028-10-27",
+            },
+        )
+        assert loan.status_code == 201, loan.text
+        ids[fund] = {
+            "agreement": agreement,
+            "borrower": borrower,
+            "guarantor": guarantor,
+            "loan": loan.json()["id"],
+            "fresh": fresh,
+            **apps,
+        }
+    return Lending(ids)
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_lending_role_matrix(world: World, role: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The loans are disbursed a month before "today", so that they can fall overdue today.
+    monkeypatch.setenv("LOANFUND_BUSINESS_DATE", EARLIER)
+    lending = await build_lending(world)
+    monkeypatch.setenv("LOANFUND_BUSINESS_DATE", TODAY_DATE)
+    for fund, prefix in ((IN, "2301"), (OUT, "3101")):  # approved today, so not lapsed
+        manager = await world.caller("fund_manager", region=prefix)
+        approved = await manager.post(f"/applications/{lending.ids[fund]['approved']}/approve")
+        assert approved.status_code == 200, approved.text
+    caller = await world.caller(
+        role,
+        bank="B1" if role == "bank" else None,
+        region="2301" if role in ("fund_manager", "window", "auditor") else None,
+    )
+    failures = []
+    for endpoint, in_scope in itertools.product(LENDING_ENDPOINTS, (True, False)):
+        if not endpoint.scope and not in_scope:
+            continue
+        fund = IN if in_scope else OUT
+        url = lending.url(endpoint.path, fund)
+        if endpoint.method == "GET":
+            response = await caller.get(url)
+        else:
+            body = endpoint.body(lending, fund) if endpoint.body else None
+            response = await caller.post(url, body)
+        expected = endpoint.expected(role, in_scope)
+        if response.status_code != expected:
+            failures.append((role, endpoint.method, endpoint.path, in_scope, expected, response.text[:300]))
+        elif expected >= 400:
+            body = response.json()
+            code = {403: "forbidden", 404: "not_found"}[expected]
+            if body.get("code") != code or not response.headers["content-type"].startswith(PROBLEM):
+                failures.append((role, endpoint.method, endpoint.path, in_scope, code, response.text[:200]))
+    assert failures == [], "\n".join(map(str, failures))
+
+
+PROBLEM = "application/problem+json"
+
+
+def _shape(path: str) -> str:
+    import re
+
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def test_every_route_of_the_app_has_an_entry_in_the_matrix() -> None:
+    """A route added without deciding who may call it fails here (add it to ENDPOINTS or
+    LENDING_ENDPOINTS above, and to docs/roles.md)."""
+    from litestar.routes import HTTPRoute
+
+    from api.app import API_PREFIX, create_app
+    from loanfund.config import Settings
+
+    app = create_app(Settings("sqlite+aiosqlite:///:memory:", 1, 60, 8))
+    routes = {
+        (method, _shape(route.path.removeprefix(API_PREFIX)))
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and route.path.startswith(API_PREFIX + "/")
+        for method in route.methods
+        if method not in ("HEAD", "OPTIONS")
+    }
+    matrix = {(e.method, _shape(e.path)) for e in ENDPOINTS} | {
+        (e.method, _shape(e.path)) for e in LENDING_ENDPOINTS
+    }
+    assert routes - matrix == set(), "routes with no entry in the authorisation matrix"
+    assert matrix - routes == set(), "matrix entries for routes that do not exist"
+
+
+async def test_no_client_revokes_its_own_token(world: World) -> None:
+    """The only admin would lock everyone out (issue 8): 409, and the token still works."""
+    admin = await world.caller("admin")
+    me = next(c for c in (await admin.get("/clients")).json()["items"] if c["role"] == "admin")
+    body = assert_problem(await admin.post(f"/clients/{me['id']}/revoke"), 409, "invalid_state")
+    assert "own token" in body["detail"]
+    assert (await admin.get("/clients")).status_code == 200
+    other = await world.caller("admin")
+    revoked = await other.post(f"/clients/{me['id']}/revoke")
+    assert revoked.status_code == 200, revoked.text
+    assert_problem(await admin.get("/clients"), 401, "unauthenticated")

@@ -115,9 +115,9 @@ async def test_postgres_accepts_a_good_entry_and_refuses_a_posting_added_later(e
     try:
         await conn.begin()
         cash = await account(conn, "A", "cash")
-        await conn.execute(postings.insert().values(entry_id="je_ok", account_id=cash, amount_fen=5))
-        with pytest.raises(sa.exc.DBAPIError, match="unbalanced"):
-            await conn.commit()
+        # Refused at once since migration 0007 (a posted entry is closed), not only at COMMIT.
+        with pytest.raises(sa.exc.DBAPIError, match="posted and closed"):
+            await conn.execute(postings.insert().values(entry_id="je_ok", account_id=cash, amount_fen=5))
     finally:
         await conn.close()
     async with engine.connect() as conn:
