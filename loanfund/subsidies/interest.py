@@ -17,6 +17,7 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
+from loanfund.errors import MissingReferenceRate
 from loanfund.money import round_to_fen
 from loanfund.policy import NotAdmitted, SubsidyRule, loan_year
 from loanfund.subsidies.periods import Period
@@ -72,7 +73,7 @@ class LoanFacts:
     borrower_kind: str  # individual | enterprise
     micro_profit: bool
     annual_rate_pct: Decimal
-    reference_rate_pct: Decimal
+    reference_rate_pct: Decimal | None  # of the contract date; None when it could not be fixed
     contracted_on: date
     disbursed_on: date
     original_maturity_on: date
@@ -122,7 +123,7 @@ class Line:
     days: int  # interest days: days of the period with principal outstanding
     excluded_days: int
     annual_rate_pct: Decimal
-    reference_rate_pct: Decimal
+    reference_rate_pct: Decimal | None
     subsidy_rate_pct: Fraction  # of the last subsidised span (the spans say the rest)
     interest_fen: int  # at the contract rate, over every interest day
     subsidy_fen: int
@@ -185,14 +186,22 @@ def compute_line(facts: LoanFacts, period: Period) -> Line:
         if principal <= 0 or start < facts.disbursed_on:
             continue
         year = loan_year(facts.disbursed_on, start)
-        terms = subsidy_terms(
-            facts.rule,
-            contract_rate_pct=facts.annual_rate_pct,
-            reference_rate_pct=facts.reference_rate_pct,
-            contracted_on=facts.contracted_on,
-            loan_year=year,
-            micro_profit=facts.micro_profit,
-        )
+        try:
+            terms = subsidy_terms(
+                facts.rule,
+                contract_rate_pct=facts.annual_rate_pct,
+                reference_rate_pct=facts.reference_rate_pct,
+                contracted_on=facts.contracted_on,
+                loan_year=year,
+                micro_profit=facts.micro_profit,
+            )
+        except MissingReferenceRate as exc:
+            raise MissingReferenceRate(
+                f"loan {facts.loan_number}: {exc.detail}",
+                loan_id=facts.loan_id,
+                loan_number=facts.loan_number,
+                **exc.facts,
+            ) from None
         span = Span(start, end, principal, year, terms, _reason(facts, start))
         last = spans[-1] if spans else None
         if (

@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
+from loanfund.errors import MissingReferenceRate
 from loanfund.policy import (
     NOT_ADMITTED,
     NotAdmitted,
@@ -44,17 +45,27 @@ def subsidy_terms(
     rule: SubsidyRule | NotAdmitted,
     *,
     contract_rate_pct: Decimal,
-    reference_rate_pct: Decimal,
+    reference_rate_pct: Decimal | None,
     contracted_on: date,
     loan_year: int,
     micro_profit: bool,
 ) -> SubsidyTerms:
-    """The terms of `rule` for days in `loan_year`; their rate equals `evaluate_subsidy_rate_pct`."""
+    """The terms of `rule` for days in `loan_year`; their rate equals `evaluate_subsidy_rate_pct`.
+
+    A rule priced on the reference rate refuses a loan without one (`missing_reference_rate`).
+    """
     contract = Fraction(contract_rate_pct)
     if rule is NOT_ADMITTED:
         return SubsidyTerms(contract, Fraction(0), "not_admitted")
     if isinstance(rule, SubsidyBorrowerCap) and contracted_on < rule.contracted_from:
         rule = rule.earlier
+    if reference_rate_pct is None:
+        if isinstance(rule, SubsidyOfReference | SubsidyBorrowerCap):
+            raise MissingReferenceRate(
+                f"the subsidy rule needs the reference rate of the contract date {contracted_on}",
+                contracted_on=contracted_on.isoformat(),
+            )
+        reference_rate_pct = Decimal(0)  # not used by the rules left
     rate = evaluate_subsidy_rate_pct(
         rule,
         contract_rate_pct=contract_rate_pct,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loanfund.errors import PolicyError, ValidationFailed
+from loanfund.errors import MissingReferenceRate, PolicyError, ValidationFailed
 from loanfund.money import round_to_fen
 from loanfund.policy import (
     NOT_ADMITTED,
@@ -515,3 +515,16 @@ def test_line_invariants(loan: LoanFacts, quarter: str) -> None:
     assert sum(m.days for m in monthly) == line.days
     assert sum(m.excluded_days for m in monthly) == line.excluded_days
     assert abs(sum(m.subsidy_fen for m in monthly) - line.subsidy_fen) <= 2
+
+
+def test_a_line_priced_on_a_missing_reference_rate_is_refused() -> None:
+    firm = dataclasses.replace(
+        facts(kind="enterprise", principal=200_000_000, rate="4.35", disbursed=date(2016, 10, 1)),
+        reference_rate_pct=None,
+    )
+    with pytest.raises(MissingReferenceRate) as info:
+        compute_line(firm, parse_period("2017Q1"))
+    assert info.value.facts["loan_id"] == "loan_1"
+    # A rule on the contract rate alone does not need it.
+    person = dataclasses.replace(facts(), reference_rate_pct=None)
+    assert compute_line(person, parse_period("2009Q1")).subsidy_fen == 16_500
