@@ -42,7 +42,11 @@ class FundPolicies:
         self._dated = [(row.effective_from, row.edition, row.overrides) for row in rows]
         self._resolved: dict[int, policies.Policy] = {}
 
-    def on(self, day: date) -> policies.Policy:
+    @property
+    def effective_dates(self) -> list[date]:
+        return [effective_from for effective_from, _, _ in self._dated]
+
+    def index_on(self, day: date) -> int:
         if not self._dated:
             raise PolicyError("a fund needs at least one policy")
         # Same choice as policy.policy_in_force: the first holds from the start of time.
@@ -50,10 +54,16 @@ class FundPolicies:
         for index, (effective_from, _, _) in enumerate(self._dated):
             if index and effective_from <= day:
                 chosen = index
-        if chosen not in self._resolved:
-            _, edition, overrides = self._dated[chosen]
-            self._resolved[chosen] = policies.resolve_policy(edition, overrides)
-        return self._resolved[chosen]
+        return chosen
+
+    def at(self, index: int) -> policies.Policy:
+        if index not in self._resolved:
+            _, edition, overrides = self._dated[index]
+            self._resolved[index] = policies.resolve_policy(edition, overrides)
+        return self._resolved[index]
+
+    def on(self, day: date) -> policies.Policy:
+        return self.at(self.index_on(day))
 
 
 async def fund_policies_of(conn: AsyncConnection, fund_code: str) -> FundPolicies:
