@@ -33,20 +33,12 @@ from loanfund.policy import (
 )
 from loanfund.subsidies.periods import Period
 from loanfund.subsidies.queries import fund_policies_of, rule_of
+from loanfund.terms import add_months
 
-__all__ = ["BatchLine", "compute_fund_lines", "lines_select"]
+__all__ = ["BatchLine", "compute_fund_lines", "lines_select", "without_jit"]
 
 _MAX_YEARS = 10  # schedule shares kept per rule; editions have 3
-_RULE_COLUMNS = (
-    "policy_idx",
-    "borrower_kind",
-    "kind",
-    "micro_only",
-    "cap_from",
-    "cap_pp",
-    "basis",
-    "ext_subsidised",
-)
+_RULE_COLUMNS = ("kind", "micro_only", "cap_from", "cap_pp", "basis", "ext_subsidised")
 
 
 @dataclass(frozen=True)
@@ -101,30 +93,91 @@ def _rule_row(rule: Any, scale: int) -> dict[str, Any]:
     return row
 
 
-# Loans in the period, with the policy chosen by contract date (:policy_case) and its rule.
+def _year_index(alias: str, day: str) -> str:
+    """Loan year at `day`, from 0, counted from the disbursement date (anniversaries clamp like
+    terms.add_months: 29 February turns a year on 28 February)."""
+    years = f"(EXTRACT(YEAR FROM {day})::int - EXTRACT(YEAR FROM {alias}.disbursed_on)::int)"
+    later = f"({alias}.disbursed_on + make_interval(years => {years}))::date > {day}"
+    return f"({years} - CASE WHEN {later} THEN 1 ELSE 0 END)"
+
+
+def _rate(alias: str, year: str, scale: int) -> str:
+    """The subsidy rate of the loan in loan year `year` (from 0), as an integer over 10⁴ · scale."""
+    by_year = " ".join(f"WHEN {i} THEN {alias}.y{i + 1}" for i in range(_MAX_YEARS))
+    return f"""CASE
+             WHEN {alias}.cap_from IS NOT NULL AND {alias}.contracted_on >= {alias}.cap_from
+               THEN GREATEST(0, {alias}.rc - GREATEST(0, {alias}.rref - {alias}.cap_pp)) * {scale}
+             WHEN {alias}.kind = 'none' OR ({alias}.micro_only AND NOT {alias}.micro_profit) THEN 0
+             WHEN {alias}.kind = 'reference_share' AND {alias}.y1 * {alias}.rref > {scale} * {alias}.rc
+               THEN {alias}.rc * {scale}
+             WHEN {alias}.kind = 'reference_share' THEN {alias}.rref * {alias}.y1
+             WHEN {alias}.kind = 'share' THEN {alias}.rc * {alias}.y1
+             ELSE {alias}.rc * CASE {year} {by_year} ELSE 0 END
+           END"""
+
+
+# Loans in the period, with the policy chosen by contract date ({policy_case}) and its rule. A loan
+# whose principal does not change inside the period and that has no overdue spell in it ("steady")
+# has at most four spans, cut by one anniversary and the start of its excluded days: its line is
+# closed-form arithmetic on its row. The others go through the events and window functions.
 _SQL = """
-WITH rules (policy_idx, borrower_kind, kind, micro_only, cap_from, cap_pp, basis, ext_subsidised,
-            {ycols}) AS (
-    VALUES {rule_values}
-),
-l AS (
+WITH l AS (
     SELECT lo.id, lo.disbursed_on, lo.contracted_on, lo.original_maturity_on, lo.maturity_on,
            lo.principal_fen,
            (lo.annual_rate_pct::numeric * 10000)::bigint AS rc,
            (lo.reference_rate_pct::numeric * 10000)::bigint AS rref,
-           ap.micro_profit, r.*
+           {micro_profit} AS micro_profit, {rule_columns}
     FROM loans lo
     JOIN borrowers bo ON bo.id = lo.borrower_id
-    JOIN applications ap ON ap.id = lo.application_id
-    JOIN rules r ON r.policy_idx = ({policy_case}) AND r.borrower_kind = bo.kind
+    {applications_join}
+    CROSS JOIN LATERAL (
+        SELECT ({policy_case}) * 2 + CASE WHEN bo.kind = 'individual' THEN 1 ELSE 2 END AS key
+    ) AS k
     WHERE lo.fund_code = :fund_code {bank_filter}
       AND lo.disbursed_on < :pe AND (lo.repaid_on IS NULL OR lo.repaid_on > :ps)
 ),
+moving AS (
+    SELECT loan_id FROM loan_repayments WHERE principal_fen > 0 AND paid_on >= :ps AND paid_on < :pe
+    UNION
+    SELECT loan_id FROM loan_overdue_spells
+    WHERE overdue_since < :pe AND (cured_on IS NULL OR cured_on > :ps)
+),
+before AS (
+    SELECT loan_id, SUM(principal_fen) AS repaid FROM loan_repayments
+    WHERE principal_fen > 0 AND paid_on < :ps GROUP BY loan_id
+),
+steady AS (
+    SELECT l.*, l.principal_fen - COALESCE(b.repaid, 0) AS p,
+           GREATEST(CAST(:ps AS date), l.disbursed_on) AS st,
+           GREATEST(GREATEST(CAST(:ps AS date), l.disbursed_on), LEAST(CAST(:pe AS date),
+               CASE WHEN l.ext_subsidised THEN l.maturity_on ELSE l.original_maturity_on END)) AS ex
+    FROM l LEFT JOIN before b ON b.loan_id = l.id
+    WHERE {steady_ok} AND NOT EXISTS (SELECT 1 FROM moving m WHERE m.loan_id = l.id)
+),
+steady_spans AS (
+    SELECT s.*, (CAST(:pe AS date) - s.st) AS days, y.yi,
+           CASE WHEN an.a > s.st AND an.a < CAST(:pe AS date) THEN an.a END AS ann
+    FROM steady s
+    CROSS JOIN LATERAL (SELECT {year_end_idx} AS yi) AS y
+    CROSS JOIN LATERAL (SELECT (s.disbursed_on + make_interval(years => y.yi))::date AS a) AS an
+    WHERE s.p > 0
+),
+steady_lines AS (
+    SELECT ss.*,
+           GREATEST(0, ss.ex - GREATEST(ss.st, COALESCE(ss.ann, ss.st))) AS sub_late,
+           CASE WHEN ss.ann IS NULL THEN 0 ELSE GREATEST(0, LEAST(ss.ex, ss.ann) - ss.st) END AS sub_early,
+           {rate_late} AS r_late,
+           CASE WHEN ss.ann IS NULL THEN 0 ELSE {rate_early} END AS r_early
+    FROM steady_spans ss
+),
+lg AS (
+    SELECT * FROM l WHERE NOT ({steady_ok}) OR l.id IN (SELECT loan_id FROM moving)
+),
 chg AS (
-    SELECT id AS loan_id, disbursed_on AS d, principal_fen AS delta FROM l
+    SELECT id AS loan_id, disbursed_on AS d, principal_fen AS delta FROM lg
     UNION ALL
     SELECT rp.loan_id, rp.paid_on, -rp.principal_fen
-    FROM loan_repayments rp JOIN l ON l.id = rp.loan_id
+    FROM loan_repayments rp JOIN lg ON lg.id = rp.loan_id
     WHERE rp.principal_fen > 0 AND rp.paid_on < :pe
 ),
 ev (loan_id, d, dp, ds, opening, drawn) AS (
@@ -133,18 +186,20 @@ ev (loan_id, d, dp, ds, opening, drawn) AS (
     FROM chg
     UNION ALL
     SELECT sp.loan_id, GREATEST(sp.overdue_since, :ps), 0, 1, 0, 0
-    FROM loan_overdue_spells sp JOIN l ON l.id = sp.loan_id
+    FROM loan_overdue_spells sp JOIN lg ON lg.id = sp.loan_id
     WHERE sp.overdue_since < :pe AND (sp.cured_on IS NULL OR sp.cured_on > :ps)
     UNION ALL
     SELECT sp.loan_id, sp.cured_on, 0, -1, 0, 0
-    FROM loan_overdue_spells sp JOIN l ON l.id = sp.loan_id
+    FROM loan_overdue_spells sp JOIN lg ON lg.id = sp.loan_id
     WHERE sp.overdue_since < :pe AND sp.cured_on > :ps AND sp.cured_on < :pe
     UNION ALL
-    SELECT l.id, c.d, 0, 0, 0, 0
-    FROM l CROSS JOIN LATERAL (VALUES
-        (CAST(:ps AS date)), (CAST(:pe AS date)), (l.original_maturity_on), (l.maturity_on),
-        ((l.disbursed_on + make_interval(years => GREATEST(1, {year_ps} - {year_d})))::date),
-        ((l.disbursed_on + make_interval(years => GREATEST(1, {year_ps} - {year_d} + 1)))::date)
+    SELECT lg.id, c.d, 0, 0, 0, 0
+    FROM lg CROSS JOIN LATERAL (
+        SELECT CAST(:ps AS date) UNION ALL SELECT CAST(:pe AS date)
+        UNION ALL SELECT lg.original_maturity_on UNION ALL SELECT lg.maturity_on
+        UNION ALL SELECT (lg.disbursed_on + make_interval(years => n))::date
+        FROM generate_series(GREATEST(1, {year_ps} - EXTRACT(YEAR FROM lg.disbursed_on)::int - 1),
+                             {year_pe} - EXTRACT(YEAR FROM lg.disbursed_on)::int + 1) AS n
     ) AS c (d)
     WHERE c.d > :ps AND c.d < :pe OR c.d IN (:ps, :pe)
 ),
@@ -162,29 +217,15 @@ spans AS (
     WINDOW w AS (PARTITION BY loan_id ORDER BY d), p AS (PARTITION BY loan_id)
 ),
 priced AS (
-    SELECT sp.loan_id, sp.principal, (sp.e - sp.s) AS days, sp.s, l.basis, sp.opening, sp.closing, sp.drawn,
-           CASE WHEN sp.s >= l.maturity_on OR sp.open_spells > 0 THEN 1
-                WHEN sp.s >= l.original_maturity_on AND NOT l.ext_subsidised THEN 1
+    SELECT sp.loan_id, sp.principal, (sp.e - sp.s) AS days, sp.s, lg.basis, sp.opening, sp.closing, sp.drawn,
+           CASE WHEN sp.s >= lg.maturity_on OR sp.open_spells > 0 THEN 1
+                WHEN sp.s >= lg.original_maturity_on AND NOT lg.ext_subsidised THEN 1
                 ELSE 0 END AS excluded,
-           l.rc,
-           CASE
-             WHEN l.cap_from IS NOT NULL AND l.contracted_on >= l.cap_from
-               THEN GREATEST(0, l.rc - GREATEST(0, l.rref - l.cap_pp)) * {scale}
-             WHEN l.kind = 'none' OR (l.micro_only AND NOT l.micro_profit) THEN 0
-             WHEN l.kind = 'reference_share' AND ys.share * l.rref > {scale} * l.rc THEN l.rc * {scale}
-             WHEN l.kind = 'reference_share' THEN l.rref * ys.share
-             ELSE l.rc * ys.share
-           END AS rate_num
+           lg.rc,
+           {rate_span} AS rate_num
     FROM spans sp
-    JOIN l ON l.id = sp.loan_id
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN l.kind IN ('share', 'reference_share') THEN l.y1 ELSE CASE ({year_s} - {year_d}
-                     - CASE WHEN (l.disbursed_on + make_interval(years => {year_s} - {year_d}))::date > sp.s
-                            THEN 1 ELSE 0 END)
-               {year_cases}
-               ELSE 0 END END AS share
-    ) AS ys
-    WHERE sp.e IS NOT NULL AND sp.principal > 0 AND sp.s >= l.disbursed_on
+    JOIN lg ON lg.id = sp.loan_id
+    WHERE sp.e IS NOT NULL AND sp.principal > 0 AND sp.s >= lg.disbursed_on
 ),
 lines AS (
     SELECT loan_id,
@@ -195,6 +236,14 @@ lines AS (
            (ARRAY_AGG(rate_num ORDER BY excluded, s DESC))[1] AS rate_num,
            MIN(basis) AS basis, MIN(opening) AS opening, MIN(closing) AS closing, MIN(drawn) AS drawn
     FROM priced GROUP BY loan_id
+    UNION ALL
+    SELECT id, days, (CAST(:pe AS date) - ex),
+           p::numeric * rc * days,
+           p::numeric * (r_early * sub_early + r_late * sub_late),
+           CASE WHEN sub_late > 0 OR sub_early = 0 THEN r_late ELSE r_early END,
+           basis, CASE WHEN disbursed_on < :ps THEN p ELSE 0 END, p,
+           CASE WHEN disbursed_on < :ps THEN 0 ELSE p END
+    FROM steady_lines
 )
 SELECT li.loan_id, li.opening::bigint AS opening_fen, li.closing::bigint AS closing_fen,
        li.drawn::bigint AS disbursed_fen, (li.opening + li.drawn - li.closing)::bigint AS repaid_fen,
@@ -224,24 +273,24 @@ async def lines_select(
     for _, _, rule, _ in rules:
         for share in _shares(rule):
             scale = math.lcm(scale, share.denominator)
-    values = []
-    for n, (index, kind, rule, policy) in enumerate(rules):
+    # Each rule attribute is an array indexed by policy and borrower kind: looked up on the loan's
+    # row, so the planner keeps the loans' own row counts (a join on a computed key would not).
+    rows = []
+    for _, _, rule, policy in rules:
         row = _rule_row(rule, scale)
         row.update(
-            policy_idx=index,
-            borrower_kind=kind,
-            basis=policy.integer("day_count_basis"),
-            ext_subsidised=policy.flag("extension_subsidised"),
+            basis=policy.integer("day_count_basis"), ext_subsidised=policy.flag("extension_subsidised")
         )
-        names = [*_RULE_COLUMNS, *[f"y{i + 1}" for i in range(_MAX_YEARS)]]
-        casts = {"cap_from": "date", "micro_only": "boolean", "ext_subsidised": "boolean"}
-        cells = []
-        for name in names:
-            key = f"r{n}_{name}"
-            params[key] = row[name]
-            cast = casts.get(name, "text" if name in ("borrower_kind", "kind") else "bigint")
-            cells.append(f"CAST(:{key} AS {cast})")
-        values.append(f"({', '.join(cells)})")
+        rows.append(row)
+    casts = {"cap_from": "date", "micro_only": "boolean", "ext_subsidised": "boolean", "kind": "text"}
+    columns = []
+    for name in [*_RULE_COLUMNS, *[f"y{i + 1}" for i in range(_MAX_YEARS)]]:
+        cast = casts.get(name, "bigint")
+        for n, row in enumerate(rows):
+            params[f"r{n}_{name}"] = row[name]
+        cells = ", ".join(f"CAST(:r{n}_{name} AS {cast})" for n in range(len(rows)))
+        columns.append(f"(ARRAY[{cells}])[k.key] AS {name}")
+    micro = any(row["micro_only"] for row in rows)
     # The first policy holds from the start of time; each later one from its own date.
     case = "0"
     for index in range(1, len(dated)):
@@ -251,19 +300,31 @@ async def lines_select(
     if bank_code is not None:
         bank_filter = "AND lo.bank_code = :bank_code"
         params["bank_code"] = bank_code
-    year_cases = " ".join(f"WHEN {i} THEN y{i + 1}" for i in range(_MAX_YEARS))
+    # At most one anniversary falls inside a period of twelve months or less.
+    steady_ok = "TRUE" if add_months(period.start, 12) >= period.end else "FALSE"
+    last_day = "(CAST(:pe AS date) - 1)"
     sql = _SQL.format(
-        ycols=", ".join(f"y{i + 1}" for i in range(_MAX_YEARS)),
-        rule_values=", ".join(values),
+        rule_columns=",\n           ".join(columns),
+        micro_profit="ap.micro_profit" if micro else "FALSE",
+        applications_join="JOIN applications ap ON ap.id = lo.application_id" if micro else "",
         policy_case=case,
         bank_filter=bank_filter,
         scale=scale,
+        steady_ok=steady_ok,
+        year_end_idx=_year_index("s", last_day),
+        rate_late=_rate("ss", "ss.yi", scale),
+        rate_early=_rate("ss", "(ss.yi - 1)", scale),
+        rate_span=_rate("lg", _year_index("lg", "sp.s"), scale),
         year_ps="EXTRACT(YEAR FROM CAST(:ps AS date))::int",
-        year_d="EXTRACT(YEAR FROM l.disbursed_on)::int",
-        year_s="EXTRACT(YEAR FROM sp.s)::int",
-        year_cases=year_cases,
+        year_pe="EXTRACT(YEAR FROM CAST(:pe AS date))::int",
     )
     return sql, params
+
+
+async def without_jit(conn: AsyncConnection) -> None:
+    """For the rest of the transaction: the statement's cost estimate makes PostgreSQL compile it
+    (JIT), which takes longer than running it."""
+    await conn.execute(sa.text("SET LOCAL jit = off"))
 
 
 async def compute_fund_lines(
@@ -273,6 +334,7 @@ async def compute_fund_lines(
     if conn.dialect.name != "postgresql":
         raise NotImplementedError("the set-based computation runs on PostgreSQL")
     sql, params = await lines_select(conn, fund_code, period, bank_code=bank_code)
+    await without_jit(conn)
     rows = await conn.execute(sa.text(sql + " ORDER BY li.loan_id"), params)
     return [
         BatchLine(
