@@ -53,11 +53,11 @@ BUILD = [
     " 'B' || g, '[]', '[]', '230100', now() FROM generate_series(0, 9999) g",
     # One row per loan: its dates and amounts, from which applications and loans are made.
     "CREATE UNLOGGED TABLE seed AS SELECT g,"
-    " (DATE '2021-07-01' + (g * 7919 % 730)) AS d,"
+    " (DATE '2021-07-01' + (g * 7919 % 730)::int) AS d,"
     " CASE WHEN g % 3 = 0 THEN 36 ELSE 24 END AS term,"
     " (1000000 + (g * 104729 % 29000000))::bigint AS principal,"
     " (ARRAY['0.5', '1.5', '2.5'])[1 + g % 3] AS spread"
-    " FROM generate_series(1, :loans) g",
+    " FROM generate_series(1::bigint, :loans) g",
     "INSERT INTO applications (id, fund_code, bank_code, borrower_id, region_code, amount_fen, term_months,"
     " purpose, micro_profit, guarantee_kind, joint_borrower_ids, jobs_created, applied_on, policy_edition,"
     " eligibility, status, submitted_at)"

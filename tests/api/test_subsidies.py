@@ -497,3 +497,31 @@ async def test_list_and_exports(
     assert_problem(
         await manager.get(f"/subsidy-claims/{q1['id']}", {"format": "pdf"}), 422, "validation_error"
     )
+
+
+async def test_library_computes_and_files_without_http(
+    monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
+) -> None:
+    from datetime import date
+
+    from loanfund import uow
+    from loanfund.audit import Actor
+    from loanfund.money import format_fen
+    from loanfund.subsidies import service as subsidies
+    from loanfund.subsidies.periods import parse_period
+
+    setup = await example_1(monkeypatch, world, admin, manager)
+    script = Actor(client_id=None, request_id="script:subsidy-2009Q1")
+    async with uow.transaction(world.engine, script, today=date(2009, 4, 8)) as tx:
+        lines = await subsidies.compute_claim_lines(
+            tx, fund_code="HRB", bank_code="ICBC", period=parse_period("2009Q1")
+        )
+        assert sorted((x.loan_number, x.days, format_fen(x.subsidy_fen)) for x in lines) == [
+            ("L-01", 22, "165.00"),
+            ("L-02", 10, "75.00"),
+        ]
+        claim_id = await subsidies.file_claim(tx, fund_code="HRB", bank_code="ICBC", period="2009Q1")
+    claim = (await setup["bank_api"].get(f"/subsidy-claims/{claim_id}")).json()
+    assert (claim["total"], claim["filed_on"]) == ("240.00", "2009-04-08")
+    audit = (await admin.get("/audit", {"entity": "subsidy_claim"})).json()["items"]
+    assert [a["action"] for a in audit] == ["subsidy_claim.filed"]
