@@ -15,6 +15,7 @@ by date and run through window functions: the running principal, the running cou
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -101,17 +102,22 @@ def _year_index(alias: str, day: str) -> str:
     return f"({years} - CASE WHEN {later} THEN 1 ELSE 0 END)"
 
 
-def _rate(alias: str, year: str, scale: int) -> str:
-    """The subsidy rate of the loan in loan year `year` (from 0), as an integer over 10⁴ · scale."""
-    by_year = " ".join(f"WHEN {i} THEN {alias}.y{i + 1}" for i in range(_MAX_YEARS))
+def _rate(alias: str, year: str, scale: int, attr: Callable[[str, str], str]) -> str:
+    """The subsidy rate of the loan in loan year `year` (from 0), as an integer over 10⁴ · scale;
+    `attr(alias, name)` reads an attribute of the loan's rule."""
+
+    def a(name: str) -> str:
+        return attr(alias, name)
+
+    by_year = " ".join(f"WHEN {i} THEN {a(f'y{i + 1}')}" for i in range(_MAX_YEARS))
     return f"""CASE
-             WHEN {alias}.cap_from IS NOT NULL AND {alias}.contracted_on >= {alias}.cap_from
-               THEN GREATEST(0, {alias}.rc - GREATEST(0, {alias}.rref - {alias}.cap_pp)) * {scale}
-             WHEN {alias}.kind = 'none' OR ({alias}.micro_only AND NOT {alias}.micro_profit) THEN 0
-             WHEN {alias}.kind = 'reference_share' AND {alias}.y1 * {alias}.rref > {scale} * {alias}.rc
+             WHEN {a("cap_from")} IS NOT NULL AND {alias}.contracted_on >= {a("cap_from")}
+               THEN GREATEST(0, {alias}.rc - GREATEST(0, {alias}.rref - {a("cap_pp")})) * {scale}
+             WHEN {a("kind")} = 'none' OR ({a("micro_only")} AND NOT {alias}.micro_profit) THEN 0
+             WHEN {a("kind")} = 'reference_share' AND {a("y1")} * {alias}.rref > {scale} * {alias}.rc
                THEN {alias}.rc * {scale}
-             WHEN {alias}.kind = 'reference_share' THEN {alias}.rref * {alias}.y1
-             WHEN {alias}.kind = 'share' THEN {alias}.rc * {alias}.y1
+             WHEN {a("kind")} = 'reference_share' THEN {alias}.rref * {a("y1")}
+             WHEN {a("kind")} = 'share' THEN {alias}.rc * {a("y1")}
              ELSE {alias}.rc * CASE {year} {by_year} ELSE 0 END
            END"""
 
@@ -126,7 +132,7 @@ WITH l AS (
            lo.principal_fen,
            (lo.annual_rate_pct::numeric * 10000)::bigint AS rc,
            (lo.reference_rate_pct::numeric * 10000)::bigint AS rref,
-           {micro_profit} AS micro_profit, {rule_columns}
+           {micro_profit} AS micro_profit, k.key
     FROM loans lo
     JOIN borrowers bo ON bo.id = lo.borrower_id
     {applications_join}
@@ -150,7 +156,7 @@ steady AS (
     SELECT l.*, l.principal_fen - COALESCE(b.repaid, 0) AS p,
            GREATEST(CAST(:ps AS date), l.disbursed_on) AS st,
            GREATEST(GREATEST(CAST(:ps AS date), l.disbursed_on), LEAST(CAST(:pe AS date),
-               CASE WHEN l.ext_subsidised THEN l.maturity_on ELSE l.original_maturity_on END)) AS ex
+               CASE WHEN {ext_l} THEN l.maturity_on ELSE l.original_maturity_on END)) AS ex
     FROM l LEFT JOIN before b ON b.loan_id = l.id
     WHERE {steady_ok} AND NOT EXISTS (SELECT 1 FROM moving m WHERE m.loan_id = l.id)
 ),
@@ -171,7 +177,7 @@ steady_lines AS (
     FROM steady_spans ss
 ),
 lg AS (
-    SELECT * FROM l WHERE NOT ({steady_ok}) OR l.id IN (SELECT loan_id FROM moving)
+    {lg_source}
 ),
 chg AS (
     SELECT id AS loan_id, disbursed_on AS d, principal_fen AS delta FROM lg
@@ -198,8 +204,7 @@ ev (loan_id, d, dp, ds, opening, drawn) AS (
         SELECT CAST(:ps AS date) UNION ALL SELECT CAST(:pe AS date)
         UNION ALL SELECT lg.original_maturity_on UNION ALL SELECT lg.maturity_on
         UNION ALL SELECT (lg.disbursed_on + make_interval(years => n))::date
-        FROM generate_series(GREATEST(1, {year_ps} - EXTRACT(YEAR FROM lg.disbursed_on)::int - 1),
-                             {year_pe} - EXTRACT(YEAR FROM lg.disbursed_on)::int + 1) AS n
+        FROM {anniversaries}
     ) AS c (d)
     WHERE c.d > :ps AND c.d < :pe OR c.d IN (:ps, :pe)
 ),
@@ -217,9 +222,10 @@ spans AS (
     WINDOW w AS (PARTITION BY loan_id ORDER BY d), p AS (PARTITION BY loan_id)
 ),
 priced AS (
-    SELECT sp.loan_id, sp.principal, (sp.e - sp.s) AS days, sp.s, lg.basis, sp.opening, sp.closing, sp.drawn,
+    SELECT sp.loan_id, sp.principal, (sp.e - sp.s) AS days, sp.s, {basis_lg} AS basis,
+           sp.opening, sp.closing, sp.drawn,
            CASE WHEN sp.s >= lg.maturity_on OR sp.open_spells > 0 THEN 1
-                WHEN sp.s >= lg.original_maturity_on AND NOT lg.ext_subsidised THEN 1
+                WHEN sp.s >= lg.original_maturity_on AND NOT {ext_lg} THEN 1
                 ELSE 0 END AS excluded,
            lg.rc,
            {rate_span} AS rate_num
@@ -241,7 +247,7 @@ lines AS (
            p::numeric * rc * days,
            p::numeric * (r_early * sub_early + r_late * sub_late),
            CASE WHEN sub_late > 0 OR sub_early = 0 THEN r_late ELSE r_early END,
-           basis, CASE WHEN disbursed_on < :ps THEN p ELSE 0 END, p,
+           {basis_sl}, CASE WHEN disbursed_on < :ps THEN p ELSE 0 END, p,
            CASE WHEN disbursed_on < :ps THEN 0 ELSE p END
     FROM steady_lines
 )
@@ -283,13 +289,16 @@ async def lines_select(
         )
         rows.append(row)
     casts = {"cap_from": "date", "micro_only": "boolean", "ext_subsidised": "boolean", "kind": "text"}
-    columns = []
+    arrays = {}
     for name in [*_RULE_COLUMNS, *[f"y{i + 1}" for i in range(_MAX_YEARS)]]:
         cast = casts.get(name, "bigint")
         for n, row in enumerate(rows):
             params[f"r{n}_{name}"] = row[name]
-        cells = ", ".join(f"CAST(:r{n}_{name} AS {cast})" for n in range(len(rows)))
-        columns.append(f"(ARRAY[{cells}])[k.key] AS {name}")
+        arrays[name] = "(ARRAY[" + ", ".join(f"CAST(:r{n}_{name} AS {cast})" for n in range(len(rows))) + "])"
+
+    def attr(alias: str, name: str) -> str:
+        return f"{arrays[name]}[{alias}.key]"
+
     micro = any(row["micro_only"] for row in rows)
     # The first policy holds from the start of time; each later one from its own date.
     case = "0"
@@ -302,21 +311,39 @@ async def lines_select(
         params["bank_code"] = bank_code
     # At most one anniversary falls inside a period of twelve months or less.
     steady_ok = "TRUE" if add_months(period.start, 12) >= period.end else "FALSE"
+    year_ps, year_pe = (
+        "EXTRACT(YEAR FROM CAST(:ps AS date))::int",
+        "EXTRACT(YEAR FROM CAST(:pe AS date))::int",
+    )
+    first_year = f"GREATEST(1, {year_ps} - EXTRACT(YEAR FROM lg.disbursed_on)::int - 1)"
+    if steady_ok == "TRUE":
+        # A join, not `IN (…)`: the planner would test each loan against the whole list.
+        lg_source = "SELECT l.* FROM l JOIN moving m ON m.loan_id = l.id"
+        # The anniversaries that can fall in a period of twelve months or less: a fixed list keeps
+        # the planner's row estimate (a set-returning function counts as a thousand rows).
+        anniversaries = f"(VALUES ({first_year}), ({first_year} + 1), ({first_year} + 2)) AS a (n)"
+    else:
+        lg_source = "SELECT * FROM l"
+        last_year = f"{year_pe} - EXTRACT(YEAR FROM lg.disbursed_on)::int + 1"
+        anniversaries = f"generate_series({first_year}, {last_year}) AS n"
     last_day = "(CAST(:pe AS date) - 1)"
     sql = _SQL.format(
-        rule_columns=",\n           ".join(columns),
+        ext_l=attr("l", "ext_subsidised"),
+        ext_lg=attr("lg", "ext_subsidised"),
+        basis_lg=attr("lg", "basis"),
+        basis_sl=attr("steady_lines", "basis"),
         micro_profit="ap.micro_profit" if micro else "FALSE",
         applications_join="JOIN applications ap ON ap.id = lo.application_id" if micro else "",
         policy_case=case,
         bank_filter=bank_filter,
         scale=scale,
         steady_ok=steady_ok,
+        lg_source=lg_source,
+        anniversaries=anniversaries,
         year_end_idx=_year_index("s", last_day),
-        rate_late=_rate("ss", "ss.yi", scale),
-        rate_early=_rate("ss", "(ss.yi - 1)", scale),
-        rate_span=_rate("lg", _year_index("lg", "sp.s"), scale),
-        year_ps="EXTRACT(YEAR FROM CAST(:ps AS date))::int",
-        year_pe="EXTRACT(YEAR FROM CAST(:pe AS date))::int",
+        rate_late=_rate("ss", "ss.yi", scale, attr),
+        rate_early=_rate("ss", "(ss.yi - 1)", scale, attr),
+        rate_span=_rate("lg", _year_index("lg", "sp.s"), scale, attr),
     )
     return sql, params
 
