@@ -18,7 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api import limits, openapi, redact
 from api.context import UnitOfWorkMiddleware, request_context
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
-from api.routes import admin, agreements, applications, borrowers, events, fund_ledger, funds, loans, money_in
+from api.routes import (
+    admin,
+    agreements,
+    applications,
+    borrowers,
+    events,
+    fund_ledger,
+    funds,
+    loans,
+    money_in,
+    subsidies,
+)
 from loanfund import policy
 from loanfund.config import Settings
 from loanfund.db import create_engine
@@ -74,6 +85,7 @@ def create_app(
             loans.router,
             events.router,
             admin.router,
+            subsidies.router,
         ],
         middleware=[*limits.rate_limit_middleware(settings.rate_limit), UnitOfWorkMiddleware],
         dependencies={"ctx": Provide(request_context, sync_to_thread=False)},

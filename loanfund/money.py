@@ -133,3 +133,28 @@ def format_pct(value: Decimal) -> str:
     quantized = value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
     text = format(quantized.normalize(), "f")
     return text
+
+
+def _fraction_places(value: Fraction, places: int) -> Decimal:
+    scaled = value * 10**places
+    floor, remainder = divmod(scaled.numerator, scaled.denominator)
+    if 2 * remainder >= scaled.denominator:
+        floor += 1
+    return Decimal(floor).scaleb(-places)
+
+
+def format_exact_yuan(value: Fraction, places: int = 6) -> str:
+    """An unrounded yuan amount for explanation (a subsidy span), half-up at `places` decimals.
+
+    Only for showing how a line was made: the line itself is rounded once, from the exact sum.
+    """
+    if value < 0:
+        return "-" + format_exact_yuan(-value, places)
+    return format(_fraction_places(value, places), "f")
+
+
+def fraction_to_pct(value: Fraction) -> Decimal:
+    """An exact rate (e.g. 2/3 of 4.75%) as a percent with at most 4 decimals, half-up, for output."""
+    if value < 0:
+        return -fraction_to_pct(-value)
+    return _fraction_places(value, 4).normalize() if value else Decimal(0)

@@ -433,3 +433,76 @@ loan_extensions = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("created_by", sa.String(40)),
 )
+
+# ---- interest subsidies (issue 10) -----------------------------------------------------------------
+
+loan_overdue_spells = sa.Table(
+    "loan_overdue_spells",
+    metadata,
+    # Each reported overdue spell of a loan, kept after it is cured (loans.overdue_since is cleared
+    # then): subsidy claims exclude [overdue_since, cured_on) for the whole loan.
+    sa.Column("loan_id", sa.String(40), sa.ForeignKey("loans.id"), primary_key=True),
+    sa.Column("overdue_since", sa.Date(), primary_key=True),
+    sa.Column("cured_on", sa.Date()),
+    sa.CheckConstraint("cured_on IS NULL OR cured_on > overdue_since", name="cured_after_start"),
+)
+
+subsidy_claims = sa.Table(
+    "subsidy_claims",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("fund_code", sa.String(32), sa.ForeignKey("funds.code"), nullable=False),
+    sa.Column("bank_code", sa.String(32), sa.ForeignKey("banks.code"), nullable=False),
+    sa.Column("region_code", sa.String(6), nullable=False),  # the fund's
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("period_start", sa.Date(), nullable=False),
+    sa.Column("period_end", sa.Date(), nullable=False),  # exclusive
+    # submitted | approved | paid
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("line_count", sa.Integer(), nullable=False),
+    sa.Column("interest_fen", Fen(), nullable=False),
+    sa.Column("total_fen", Fen(), nullable=False),
+    sa.Column("approved_total_fen", Fen()),
+    sa.Column("filed_on", sa.Date(), nullable=False),
+    sa.Column("filed_at", UTCDateTime(), nullable=False),
+    sa.Column("filed_by", sa.String(40)),
+    sa.Column("reviewed_at", UTCDateTime()),
+    sa.Column("reviewed_by", sa.String(40)),
+    sa.Column("paid_on", sa.Date()),
+    sa.Column("paid_at", UTCDateTime()),
+    sa.Column("paid_by", sa.String(40)),
+    sa.Column("entry_id", sa.String(40), sa.ForeignKey("journal_entries.id")),
+    sa.UniqueConstraint("fund_code", "bank_code", "period"),
+    sa.CheckConstraint("status IN ('submitted', 'approved', 'paid')", name="status"),
+    sa.Index("ix_subsidy_claims_fund_status", "fund_code", "status"),
+    sa.Index("ix_subsidy_claims_bank_status", "bank_code", "status"),
+)
+
+subsidy_claim_lines = sa.Table(
+    "subsidy_claim_lines",
+    metadata,
+    sa.Column("claim_id", sa.String(40), sa.ForeignKey("subsidy_claims.id"), primary_key=True),
+    sa.Column("loan_id", sa.String(40), sa.ForeignKey("loans.id"), primary_key=True),
+    sa.Column("loan_number", sa.String(64), nullable=False),
+    sa.Column("opening_fen", Fen(), nullable=False),
+    sa.Column("closing_fen", Fen(), nullable=False),
+    sa.Column("disbursed_fen", Fen(), nullable=False),
+    sa.Column("repaid_fen", Fen(), nullable=False),
+    sa.Column("days", sa.Integer(), nullable=False),
+    sa.Column("excluded_days", sa.Integer(), nullable=False),
+    sa.Column("annual_rate_pct", DecimalText(), nullable=False),
+    sa.Column("reference_rate_pct", DecimalText(), nullable=False),
+    sa.Column("subsidy_rate_pct", DecimalText(), nullable=False),  # rounded to 4 decimals for display
+    sa.Column("interest_fen", Fen(), nullable=False),
+    sa.Column("subsidy_fen", Fen(), nullable=False),
+    sa.Column("approved_fen", Fen()),
+    sa.Column("review_reason", sa.String(500)),
+    sa.Column("policy_edition", sa.String(20), nullable=False),
+    sa.Column("day_count_basis", sa.Integer(), nullable=False),
+    # The explanation: [{from, to, reason, days}] and [{from, to, principal, rate_pct, share, ...}].
+    sa.Column("exclusions", sa.JSON(), nullable=False),
+    sa.Column("spans", sa.JSON(), nullable=False),
+    sa.CheckConstraint(
+        "subsidy_fen >= 0 AND (approved_fen IS NULL OR approved_fen >= 0)", name="nonnegative"
+    ),
+)

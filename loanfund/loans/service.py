@@ -36,7 +36,7 @@ from loanfund.errors import (
 )
 from loanfund.funds.service import fund_policy
 from loanfund.ids import new_id
-from loanfund.loans import queries
+from loanfund.loans import overdue_spells, queries
 from loanfund.loans.queries import Loan, LockedLoan, Repayment
 from loanfund.money import Amount
 from loanfund.policy import rate_ceiling_pct
@@ -280,6 +280,8 @@ async def repay(
     ).first()
     if updated is None:
         raise InvalidState(f"loan {loan.id} changed meanwhile; retry")
+    if loan.overdue_since is not None and values.get("overdue_since", loan.overdue_since) is None:
+        await overdue_spells.cure(conn, loan.id, since=loan.overdue_since, cured_on=paid_on)
     repayment = Repayment(
         id=new_id("rep"),
         loan_id=loan.id,
@@ -411,6 +413,7 @@ async def report_overdue(
         .where(loans.c.id == loan.id)
         .values(overdue_since=since, overdue_principal_fen=overdue_principal_fen)
     )
+    await overdue_spells.open_or_move(tx.conn, loan.id, previous_since=loan.overdue_since, since=since)
     tx.audit(
         "loan.overdue_reported",
         "loan",

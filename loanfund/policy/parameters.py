@@ -28,6 +28,7 @@ __all__ = [
     "FILE_TAGS",
     "NOT_ADMITTED",
     "OTHER_LOAN_KINDS",
+    "PERIOD_KINDS",
     "REGISTRY",
     "TAGS",
     "BorrowerKind",
@@ -56,7 +57,7 @@ __all__ = [
     "value_to_json",
 ]
 
-ParamType = Literal["money", "months", "percent", "int", "bool", "categories", "formula"]
+ParamType = Literal["money", "months", "percent", "int", "bool", "categories", "period_kinds", "formula"]
 Tag = Literal["N", "L", "?", "ours", "override"]
 # "override" is never written in a file: it marks what a fund changed.
 FILE_TAGS: tuple[Tag, ...] = ("N", "L", "?", "ours")
@@ -79,6 +80,9 @@ CATEGORIES: tuple[str, ...] = (
 
 # Loans a borrower (and spouse) may already hold under the 2018 rule, when excepted by the policy.
 OTHER_LOAN_KINDS: tuple[str, ...] = ("student", "poverty_relief", "housing", "car", "consumer")
+
+# Lengths of an interest-subsidy claim period, shortest first (api.md: 2023-07, 2023Q3, 2023H2).
+PERIOD_KINDS: tuple[str, ...] = ("month", "quarter", "half")
 
 JSONValue: TypeAlias = bool | int | str | list["JSONValue"] | dict[str, "JSONValue"] | None
 
@@ -270,6 +274,9 @@ REGISTRY: Mapping[str, ParamSpec] = {
     "day_count_basis": ParamSpec(
         "int", "Days in the interest year (daily rate = annual / basis).", choices=(360, 365)
     ),
+    "subsidy_period_kinds": ParamSpec(
+        "period_kinds", "Claim period lengths a bank may file subsidy claims for (month, quarter, half)."
+    ),
     # Leverage and risk
     "leverage_multiple_max": ParamSpec("int", "Highest leverage multiple an agreement may set.", minimum=1),
     "leverage_multiple_min_expected": ParamSpec(
@@ -358,6 +365,8 @@ def _parse(spec: ParamSpec, raw: object) -> ParamValue:
         return _bool(raw)
     if spec.type == "categories":
         return _categories(raw)
+    if spec.type == "period_kinds":
+        return _period_kinds(raw)
     return _formula(raw, spec.kinds)
 
 
@@ -424,6 +433,14 @@ def _categories(raw: object) -> tuple[str, ...]:
             raise _Bad(f"category {item!r} given twice")
         seen.add(item)
     return tuple(c for c in CATEGORIES if c in seen)
+
+
+def _period_kinds(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _Bad(f"must be a non-empty list of {', '.join(PERIOD_KINDS)}")
+    if any(not isinstance(item, str) or item not in PERIOD_KINDS for item in raw) or len(set(raw)) < len(raw):
+        raise _Bad(f"must list each of {', '.join(PERIOD_KINDS)} at most once")
+    return tuple(k for k in PERIOD_KINDS if k in raw)
 
 
 def _fields(raw: Mapping[str, object], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:

@@ -135,6 +135,7 @@ NOTES: dict[str, dict[str, object]] = {
     "reservation_days": row(21, 21, 21, 21, 21),
     "guarantor_max_active": row(2, 2, 2, 2, 2),
     "day_count_basis": row(360, 360, 360, 360, 360),
+    "subsidy_period_kinds": row(*[("quarter",)] * 5),
     "compensation_rate_suspend_pct": row(D(5), D(5), D(5), D(5), D(5)),
     "rate_tier_default": row(1, 1, 1, 1, 1),
     "laid_off_certificate_required": row(True, True, True, True, True),
@@ -174,6 +175,8 @@ TAGS: dict[tuple[str, str], str] = {
     ("reservation_days", "cn-2020"): "ours",
     ("guarantor_max_active", "cn-2002"): "ours",
     ("day_count_basis", "cn-2002"): "?",
+    ("subsidy_period_kinds", "cn-2002"): "L",
+    ("subsidy_period_kinds", "cn-2020"): "L",
     ("compensation_rate_suspend_pct", "cn-2002"): "L",
 }
 
@@ -415,6 +418,10 @@ def test_policy_is_immutable() -> None:
         {"partnership_cap_pct": "-5"},
         {"rate_tier_default": 4},
         {"day_count_basis": 364},
+        {"subsidy_period_kinds": []},
+        {"subsidy_period_kinds": ["week"]},
+        {"subsidy_period_kinds": ["quarter", "quarter"]},
+        {"subsidy_period_kinds": "quarter"},
         {"small_firms_admitted": "yes"},
         {"individual_categories": ["laid_off", "astronaut"]},
         {"individual_categories": ["laid_off", "laid_off"]},
