@@ -16,6 +16,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.context import UnitOfWorkMiddleware, request_context
+from api.dashboard import DashboardPlugin
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
 from api.routes import admin, agreements, applications, borrowers, events, funds, loans
 from loanfund import policy
@@ -86,7 +87,8 @@ def create_app(
                         HTTPException: http_exception_to_problem,
                     },
                 )
-            )
+            ),
+            DashboardPlugin(),
         ],
         exception_handlers={Exception: internal_error_handler},
         openapi_config=OpenAPIConfig(

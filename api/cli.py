@@ -15,7 +15,7 @@ from loanfund.audit import Actor
 from loanfund.config import Settings
 from loanfund.db import create_engine
 from loanfund.db.migrate import upgrade
-from loanfund.errors import LoanfundError
+from loanfund.errors import LoanfundError, ValidationFailed
 
 CLI_ACTOR = Actor(client_id=None, request_id="cli")
 
@@ -76,6 +76,60 @@ async def _revoke_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise ValidationFailed([{"field": "password", "message": "the two entries differ"}])
+    return first
+
+
+async def _users(args: argparse.Namespace) -> int:
+    from loanfund.users import queries as user_queries
+    from loanfund.users import service as users
+
+    engine = create_engine(_settings().database_url)
+    try:
+        async with engine.begin() as conn:
+            if args.users_command == "add":
+                password = _read_password(args)
+                user = await users.add_user(
+                    conn,
+                    CLI_ACTOR,
+                    name=args.name,
+                    role=args.role,
+                    region_prefix=args.region,
+                    password=password,
+                )
+                print(json.dumps({"user_id": user.id, "name": user.name}, ensure_ascii=False))
+            elif args.users_command == "password":
+                await users.set_password(conn, CLI_ACTOR, args.name, _read_password(args))
+                print(json.dumps({"name": args.name, "password": "set"}, ensure_ascii=False))
+            elif args.users_command == "disable":
+                await users.disable(conn, CLI_ACTOR, args.name)
+                print(json.dumps({"name": args.name, "disabled": True}, ensure_ascii=False))
+            else:
+                for row in await user_queries.list_users(conn):
+                    print(
+                        json.dumps(
+                            {
+                                "user_id": row.id,
+                                "name": row.name,
+                                "role": row.role,
+                                "region_prefix": row.region_prefix,
+                                "disabled": row.disabled_at is not None,
+                            },
+                            ensure_ascii=False,
+                        )
+                    )
+    finally:
+        await engine.dispose()
+    return 0
+
+
 async def _demo(args: argparse.Namespace) -> int:
     from loanfund.demo import fill_demo
 
@@ -122,6 +176,25 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = client_commands.add_parser("revoke", help="revoke a client's token")
     revoke.add_argument("client_id")
 
+    users_parser = commands.add_parser("users", help="people who sign in to the dashboard")
+    user_commands = users_parser.add_subparsers(dest="users_command", required=True)
+    add_user = user_commands.add_parser("add", help="create a dashboard user")
+    add_user.add_argument("--role", required=True, choices=("fund_manager", "auditor"))
+    add_user.add_argument("--region", required=True, help="region-code prefix, as for API clients")
+    add_user.add_argument("--name", required=True, help="the name they sign in with")
+    for sub in (add_user, user_commands.add_parser("password", help="set a new password")):
+        if sub is not add_user:
+            sub.add_argument("--name", required=True)
+        sub.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from standard input (else prompt)",
+        )
+    user_commands.add_parser("disable", help="disable a user and end their sessions").add_argument(
+        "--name", required=True
+    )
+    user_commands.add_parser("list", help="list users (never passwords)")
+
     commands.add_parser("demo", help="fill an empty database with a demo province and print demo tokens")
 
     serve = commands.add_parser("serve", help="serve the API (and run the scheduler)")
@@ -147,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.clients_command
             ]
             return asyncio.run(handler(args))
+        if args.command == "users":
+            return asyncio.run(_users(args))
         if args.command == "demo":
             return asyncio.run(_demo(args))
         if args.command == "serve":

@@ -33,6 +33,9 @@ STATUS_BY_CODE = {
     "rate_above_ceiling": 422,
     "overpayment": 422,
     "idempotency_key_reused": 422,
+    "sign_in_failed": 401,
+    "sign_in_locked": 429,
+    "csrf_rejected": 403,
 }
 # Every other code is a state or business refusal: 409.
 
