@@ -162,7 +162,7 @@ async def leverage_page(conn: AsyncConnection, user: User, today: date, fund: st
         ),
         rows=rows,
         wan=True,
-        row_classes=tuple(f"flag-{p.flag}" for p in pairs),
+        row_classes=tuple(f"flag-{p.flag} agreement-{p.agreement_status}" for p in pairs),
     )
     names = {p.bank_code: p.bank_name for p in pairs}
     by_fund: dict[str, list[leverage.PairHistory]] = {}

@@ -18,7 +18,9 @@ KEY_RE = re.compile(r'name="key" value="([^"]+)"')
 
 async def add_person(engine: AsyncEngine, name: str, role: str = "fund_manager", region: str = "2301") -> str:
     async with engine.begin() as conn:
-        user = await users.add_user(conn, SETUP, name=name, role=role, region_prefix=region, password=PASSWORD)
+        user = await users.add_user(
+            conn, SETUP, name=name, role=role, region_prefix=region, password=PASSWORD
+        )
     return user.id
 
 
@@ -66,7 +68,9 @@ async def two_cities(world: World, admin: Api, manager: Api) -> TwoCities:
     second = await register_person(window, seq="12", female=True)
     submitted = []
     for person, fund, bank, amount in ((first, "HRB", "ICBC", "50000"), (second, "QQHR", "ABCQ", "77777.77")):
-        response = await window.post("/applications", application_body(person["id"], fund=fund, bank=bank, amount=amount))
+        response = await window.post(
+            "/applications", application_body(person["id"], fund=fund, bank=bank, amount=amount)
+        )
         assert response.status_code == 201, response.text
         submitted.append(response.json()["id"])
     return TwoCities(hrb, qqhr, submitted[0], submitted[1], province)

@@ -6,7 +6,6 @@ import csv
 import io
 import zipfile
 from datetime import date
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,7 +28,9 @@ async def test_pages_need_a_session_and_sign_in_sets_a_safe_cookie(world: World,
         response = await world.http.get(f"/dashboard/{page}", follow_redirects=False)
         assert response.status_code == 303
         assert response.headers["location"] == f"/dashboard/login?next=%2Fdashboard%2F{page}"
-    assert (await world.http.get("/dashboard/export/overview/funds/csv", follow_redirects=False)).status_code == 303
+    assert (
+        await world.http.get("/dashboard/export/overview/funds/csv", follow_redirects=False)
+    ).status_code == 303
 
     refused = await sign_in(world.http, "王经理", "wrong password!")
     assert refused.status_code == 401 and "用户名或密码错误" in refused.text
@@ -70,7 +71,9 @@ async def test_failed_sign_ins_lock_the_user(world: World, engine: AsyncEngine) 
         row = (await conn.execute(sa.select(users).where(users.c.name == "guessed"))).one()
         assert row.locked_until is not None
         failures = await conn.scalar(
-            sa.select(sa.func.count()).select_from(audit_log).where(audit_log.c.action == "user.sign_in_failed")
+            sa.select(sa.func.count())
+            .select_from(audit_log)
+            .where(audit_log.c.action == "user.sign_in_failed")
         )
         assert failures == 5
         # The lock ends: set it in the past, as time would.
@@ -91,7 +94,9 @@ async def test_forms_without_their_csrf_token_are_refused(
     )
     assert response.status_code == 403 and "表单已失效" in response.text
     response = await world.http.post(
-        "/dashboard/login", data={"_csrf": "forged", "name": "王经理", "password": PASSWORD}, follow_redirects=False
+        "/dashboard/login",
+        data={"_csrf": "forged", "name": "王经理", "password": PASSWORD},
+        follow_redirects=False,
     )
     assert response.status_code == 403
     assert form.status_code == 200
@@ -110,7 +115,9 @@ async def test_forms_without_their_csrf_token_are_refused(
     assert application["status"] == "submitted"  # nothing happened
 
 
-async def test_approve_and_reject_like_the_api(world: World, engine: AsyncEngine, admin: Api, manager: Api) -> None:
+async def test_approve_and_reject_like_the_api(
+    world: World, engine: AsyncEngine, admin: Api, manager: Api
+) -> None:
     cities = await two_cities(world, admin, manager)
     user_id = await add_person(engine, "王经理")
     await sign_in(world.http, "王经理")
@@ -157,7 +164,9 @@ async def test_approve_and_reject_like_the_api(world: World, engine: AsyncEngine
         data={**fields, "key": "k" * 20},
         follow_redirects=False,
     )
-    assert response.headers["location"] == f"/dashboard/queues?error=not_found&subject={cities.qqhr_application}"
+    assert (
+        response.headers["location"] == f"/dashboard/queues?error=not_found&subject={cities.qqhr_application}"
+    )
     province = await world.caller("fund_manager", region="23")
     assert (await province.get(f"/applications/{cities.qqhr_application}")).json()["status"] == "submitted"
 
@@ -177,9 +186,16 @@ async def test_reject_needs_a_reason_and_auditors_only_look(
     url = f"/dashboard/applications/{cities.qqhr_application}/reject"
     empty = await world.http.post(url, data={**fields, "fund": "QQHR"}, follow_redirects=False)
     assert "error=validation_error" in empty.headers["location"]
-    fields = form_tokens((await world.http.get("/dashboard/queues?fund=QQHR")).text, cities.qqhr_application, "reject")
-    done = await world.http.post(url, data={**fields, "fund": "QQHR", "reason": "收入证明不全"}, follow_redirects=False)
-    assert done.headers["location"] == f"/dashboard/queues?fund=QQHR&done=reject&subject={cities.qqhr_application}"
+    fields = form_tokens(
+        (await world.http.get("/dashboard/queues?fund=QQHR")).text, cities.qqhr_application, "reject"
+    )
+    done = await world.http.post(
+        url, data={**fields, "fund": "QQHR", "reason": "收入证明不全"}, follow_redirects=False
+    )
+    assert (
+        done.headers["location"]
+        == f"/dashboard/queues?fund=QQHR&done=reject&subject={cities.qqhr_application}"
+    )
     rejected = (await cities.province.get(f"/applications/{cities.qqhr_application}")).json()
     assert rejected["status"] == "rejected" and rejected["history"][-1]["reason"] == "收入证明不全"
 
@@ -197,7 +213,9 @@ async def test_reject_needs_a_reason_and_auditors_only_look(
     assert (await manager.get(f"/applications/{cities.hrb_application}")).json()["status"] == "submitted"
 
 
-async def test_out_of_region_data_never_shown(world: World, engine: AsyncEngine, admin: Api, manager: Api) -> None:
+async def test_out_of_region_data_never_shown(
+    world: World, engine: AsyncEngine, admin: Api, manager: Api
+) -> None:
     cities = await two_cities(world, admin, manager)
     await add_person(engine, "哈尔滨", region="2301")
     await sign_in(world.http, "哈尔滨")
@@ -235,7 +253,9 @@ def _xlsx_text(body: bytes) -> str:
         return "".join(book.read(name).decode() for name in book.namelist() if name.endswith(".xml"))
 
 
-async def test_exports_carry_the_api_figures(world: World, engine: AsyncEngine, admin: Api, manager: Api) -> None:
+async def test_exports_carry_the_api_figures(
+    world: World, engine: AsyncEngine, admin: Api, manager: Api
+) -> None:
     cities = await two_cities(world, admin, manager)
     await add_person(engine, "省经理", region="23")
     await sign_in(world.http, "省经理")
@@ -310,7 +330,8 @@ async def test_leverage_history_is_the_ledger_at_month_ends(
     for amount, on, kind in (("200000", "2026-03-15", "deposits"), ("150000", "2026-06-30", "withdrawals")):
         day_field = "deposited_on" if kind == "deposits" else "withdrawn_on"
         response = await province.post(
-            f"/agreements/{cities.hrb_agreement['id']}/{kind}", {"amount": amount, day_field: on, "reference": on}
+            f"/agreements/{cities.hrb_agreement['id']}/{kind}",
+            {"amount": amount, day_field: on, "reference": on},
         )
         assert response.status_code == 201, response.text
     assert (await province.post(f"/applications/{cities.hrb_application}/approve")).status_code == 200
@@ -325,7 +346,9 @@ async def test_leverage_history_is_the_ledger_at_month_ends(
                 if point.on < date(2026, 1, 1):  # before the agreements: nothing there yet
                     assert (point.deposit_fen, point.outstanding_fen, point.reserved_fen) == (0, 0, 0)
                     continue
-                expected = await capacity_from_ledger(conn, history.fund_code, history.bank_code, as_of=point.on)
+                expected = await capacity_from_ledger(
+                    conn, history.fund_code, history.bank_code, as_of=point.on
+                )
                 assert (point.deposit_fen, point.outstanding_fen, point.reserved_fen) == (
                     expected.deposit_fen,
                     expected.outstanding_fen,
@@ -338,4 +361,7 @@ async def test_leverage_history_is_the_ledger_at_month_ends(
         assert by_day[date(2026, 6, 30)].deposit_fen == 105_000_000
         assert by_day[today].reserved_fen == 5_000_000
         live = next(p for p in pairs if p.fund_code == "HRB").capacity
-        assert (live.deposit_fen, live.reserved_fen) == (by_day[today].deposit_fen, by_day[today].reserved_fen)
+        assert (live.deposit_fen, live.reserved_fen) == (
+            by_day[today].deposit_fen,
+            by_day[today].reserved_fen,
+        )
