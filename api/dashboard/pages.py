@@ -18,8 +18,7 @@ from api.dashboard.tables import MONEY, Column, Table
 from loanfund import audit
 from loanfund.applications import queries as application_queries
 from loanfund.borrowers import queries as borrower_queries
-from loanfund.funds import service as fund_service
-from loanfund.reports import leverage, overview, portfolio, queries
+from loanfund.reports import leverage, matching, overview, portfolio, queries
 from loanfund.users.queries import User
 
 QUEUE_LIMIT = 200
@@ -204,23 +203,19 @@ async def leverage_page(conn: AsyncConnection, user: User, today: date, fund: st
 
 
 async def matching_page(conn: AsyncConnection, user: User, today: date, fund: str | None) -> Page:
-    rows: list[list[Any]] = []
-    for code, _ in await fund_choices(conn, user):
-        if fund is not None and code != fund:
-            continue
-        for m in await fund_service.matching(conn, code, today):
-            rows.append(
-                [
-                    code,
-                    m.reference,
-                    m.amount_fen,
-                    m.required_fen,
-                    m.matched_fen,
-                    m.shortfall_fen,
-                    f"match_{m.status}",
-                    m.due_on,
-                ]
-            )
+    rows: list[list[Any]] = [
+        [
+            code,
+            m.reference,
+            m.amount_fen,
+            m.required_fen,
+            m.matched_fen,
+            m.shortfall_fen,
+            f"match_{m.status}",
+            m.due_on,
+        ]
+        for code, m in await matching.matching(conn, user.region_prefix, today, fund)
+    ]
     table = Table(
         name="allocations",
         title="matching",

@@ -365,3 +365,53 @@ async def test_leverage_history_is_the_ledger_at_month_ends(
             by_day[today].deposit_fen,
             by_day[today].reserved_fen,
         )
+
+
+async def test_scope_wide_matching_equals_each_funds_matching(
+    world: World, engine: AsyncEngine, admin: Api, manager: Api
+) -> None:
+    from loanfund.funds import service as fund_service
+    from loanfund.reports import matching
+
+    cities = await two_cities(world, admin, manager)
+    allocation = (await cities.province.get("/funds/HRB")).json()
+    listed = await cities.province.post(
+        "/funds/HRB/allocations",
+        {
+            "amount": "1000000",
+            "received_on": "2026-02-01",
+            "reference": "P-2",
+            "match_ratio_pct": "50",
+            "match_due_on": "2026-06-30",
+        },
+    )
+    assert listed.status_code == 201 and allocation["code"] == "HRB"
+    for amount, reference in (("120000.50", "L-1"), ("30000", "L-2")):
+        response = await cities.province.post(
+            "/funds/HRB/contributions",
+            {
+                "source": "local_match",
+                "amount": amount,
+                "received_on": "2026-03-01",
+                "reference": reference,
+                "allocation_id": listed.json()["id"],
+            },
+        )
+        assert response.status_code == 201, response.text
+    reversed_ = await cities.province.post(
+        f"/funds/HRB/contributions/{response.json()['id']}/reverse", {"reason": "entered twice"}
+    )
+    assert reversed_.status_code == 201, reversed_.text
+    today = date(2026, 11, 27)
+    async with engine.connect() as conn:
+        for prefix, fund in (("23", None), ("23", "HRB"), ("2302", None)):
+            wide = await matching.matching(conn, prefix, today, fund)
+            expected = [
+                (code, m)
+                for code in ("HRB", "QQHR")
+                if (fund in (None, code)) and ("230100" if code == "HRB" else "230200").startswith(prefix)
+                for m in await fund_service.matching(conn, code, today)
+            ]
+            assert wide == expected, (prefix, fund)
+        hrb = [m for code, m in await matching.matching(conn, "23", today) if m.reference == "P-2"]
+        assert (hrb[0].required_fen, hrb[0].matched_fen, hrb[0].status) == (50_000_000, 12_000_050, "overdue")
