@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from loanfund import clients
 from loanfund.audit import Actor
@@ -130,12 +131,28 @@ async def _users(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _demo_people(engine: Any) -> list[dict[str, str]]:
+    """Two dashboard users for the demo province, with passwords printed once."""
+    import secrets
+
+    from loanfund.users import service as users
+
+    people = []
+    async with engine.begin() as conn:
+        for role, name in (("fund_manager", "demo-manager"), ("auditor", "demo-auditor")):
+            password = secrets.token_urlsafe(12)
+            await users.add_user(conn, CLI_ACTOR, name=name, role=role, region_prefix="23", password=password)
+            people.append({"role": role, "name": name, "password": password, "region": "23"})
+    return people
+
+
 async def _demo(args: argparse.Namespace) -> int:
     from loanfund.demo import fill_demo
 
     engine = create_engine(_settings().database_url)
     try:
         tokens = await fill_demo(engine)
+        tokens["dashboard"] = await _demo_people(engine)
     finally:
         await engine.dispose()
     print(json.dumps(tokens, ensure_ascii=False, indent=2))
