@@ -363,5 +363,16 @@ router = Router(
         RequestInProgress: _refused,
         Exception: _refused,
     },
-    response_headers={"Cache-Control": "no-store"},
+    response_headers={
+        # Figures of public money: no caching on shared machines, no framing (clickjacking on the
+        # approve buttons), nothing loaded or posted anywhere but here.
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Content-Security-Policy": (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        ),
+    },
 )

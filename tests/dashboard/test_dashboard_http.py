@@ -47,6 +47,8 @@ async def test_pages_need_a_session_and_sign_in_sets_a_safe_cookie(world: World,
         assert response.status_code == 200, (page, response.text)
         assert response.headers["content-type"].startswith("text/html")
         assert "王经理" in response.text
+        assert response.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert (await world.http.get("/dashboard/nope")).status_code == 404
     assert (await world.http.get("/dashboard/static/dashboard.css")).status_code == 200
     # The API is untouched: no session cookie opens it.

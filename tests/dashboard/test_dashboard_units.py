@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api.cli import main
 from api.dashboard.i18n import format_date
 from loanfund.money import MAX_FEN, format_display, format_fen, format_wan
 
@@ -61,7 +63,9 @@ def _run(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[s
     )
 
 
-def test_users_command(tmp_path: Path, sqlite_template: Path) -> None:
+def test_users_command(
+    tmp_path: Path, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "users.db"
     shutil.copy(sqlite_template, db)
     added = _run(
@@ -76,23 +80,29 @@ def test_users_command(tmp_path: Path, sqlite_template: Path) -> None:
     assert stored[:2] == ("auditor", "2301")
     assert stored[2].startswith("$argon2id$") and "a long enough password" not in stored[2]
 
-    add = ("users", "add", "--password-stdin", "--region", "23")
-    again = _run(db, *add, "--role", "auditor", "--name", "李审计", stdin="another long password\n")
-    assert again.returncode == 2 and json.loads(again.stderr)["error"] == "duplicate"
-    short = _run(db, *add, "--role", "fund_manager", "--name", "x", stdin="short\n")
-    assert short.returncode == 2 and json.loads(short.stderr)["error"] == "validation_error"
-    wrong_role = _run(
-        db, "users", "add", "--role", "admin", "--region", "23", "--name", "y", "--password-stdin"
-    )
-    assert wrong_role.returncode == 2  # argparse refuses the role
+    # The refusals and the other subcommands run in this process (a subprocess costs seconds each).
+    monkeypatch.setenv("LOANFUND_DATABASE_URL", f"sqlite:///{db}")
 
+    def cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    add = ("users", "add", "--password-stdin", "--region", "23")
+    code, _, err = cli(*add, "--role", "auditor", "--name", "李审计", stdin="another long password\n")
+    assert code == 2 and json.loads(err)["error"] == "duplicate"
+    code, _, err = cli(*add, "--role", "fund_manager", "--name", "x", stdin="short\n")
+    assert code == 2 and json.loads(err)["error"] == "validation_error"
+    with pytest.raises(SystemExit):
+        cli(*add, "--role", "admin", "--name", "y")  # argparse refuses the role
+    capsys.readouterr()
     assert (
-        _run(
-            db, "users", "password", "--name", "李审计", "--password-stdin", stdin="a new password!!\n"
-        ).returncode
-        == 0
+        cli("users", "password", "--name", "李审计", "--password-stdin", stdin="a new password!!\n")[0] == 0
     )
-    assert _run(db, "users", "disable", "--name", "李审计").returncode == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT password_hash FROM users").fetchone()[0] != stored[2]
+    assert cli("users", "disable", "--name", "李审计")[0] == 0
     listed = [json.loads(line) for line in _run(db, "users", "list").stdout.splitlines()]
     assert listed == [
         {
