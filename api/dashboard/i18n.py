@@ -173,6 +173,16 @@ WORDS: dict[str, tuple[str, str]] = {
     "gk_guarantor": ("保证人", "guarantor"),
     "gk_collateral": ("抵押", "collateral"),
     "gk_joint": ("联保", "joint"),
+    "leverage_exceeded": ("该银行可用额度不足", "not enough headroom at this bank"),
+    "agreement_suspended": ("与该银行的协议已暂停", "the agreement with this bank is suspended"),
+    "no_agreement": ("与该银行没有生效的协议", "no agreement in force with this bank"),
+    "guarantor_limit_exceeded": ("保证人担保笔数已达上限", "a guarantor backs too many loans"),
+    "same_maker_checker": ("提交人不能审批自己的申请", "the submitter may not approve"),
+    "invalid_state": ("申请状态已变化", "the application is no longer waiting"),
+    "validation_error": ("请填写理由", "a reason is needed"),
+    "idempotency_key_reused": ("表单已使用，请刷新页面", "the form was used; reload the page"),
+    "request_in_progress": ("上一次提交仍在处理中，请稍后刷新", "the first submission is still running"),
+    "forbidden": ("无权执行此操作", "not allowed for your role"),
     "language": ("English", "中文"),
 }
 
