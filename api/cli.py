@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from loanfund import clients
+from loanfund import clients, uow
 from loanfund.audit import Actor
 from loanfund.config import Settings
 from loanfund.db import create_engine
@@ -93,28 +93,28 @@ async def _users(args: argparse.Namespace) -> int:
     from loanfund.users import service as users
 
     engine = create_engine(_settings().database_url)
+    out: list[str] = []  # printed once the transaction has committed
     try:
-        async with engine.begin() as conn:
+        async with uow.transaction(engine, CLI_ACTOR) as tx:
             if args.users_command == "add":
                 password = _read_password(args)
                 user = await users.add_user(
-                    conn,
-                    CLI_ACTOR,
+                    tx,
                     name=args.name,
                     role=args.role,
                     region_prefix=args.region,
                     password=password,
                 )
-                print(json.dumps({"user_id": user.id, "name": user.name}, ensure_ascii=False))
+                out.append(json.dumps({"user_id": user.id, "name": user.name}, ensure_ascii=False))
             elif args.users_command == "password":
-                await users.set_password(conn, CLI_ACTOR, args.name, _read_password(args))
-                print(json.dumps({"name": args.name, "password": "set"}, ensure_ascii=False))
+                await users.set_password(tx, args.name, _read_password(args))
+                out.append(json.dumps({"name": args.name, "password": "set"}, ensure_ascii=False))
             elif args.users_command == "disable":
-                await users.disable(conn, CLI_ACTOR, args.name)
-                print(json.dumps({"name": args.name, "disabled": True}, ensure_ascii=False))
+                await users.disable(tx, args.name)
+                out.append(json.dumps({"name": args.name, "disabled": True}, ensure_ascii=False))
             else:
-                for row in await user_queries.list_users(conn):
-                    print(
+                for row in await user_queries.list_users(tx.conn):
+                    out.append(
                         json.dumps(
                             {
                                 "user_id": row.id,
@@ -128,6 +128,8 @@ async def _users(args: argparse.Namespace) -> int:
                     )
     finally:
         await engine.dispose()
+    for line in out:
+        print(line)
     return 0
 
 
@@ -138,10 +140,10 @@ async def _demo_people(engine: Any) -> list[dict[str, str]]:
     from loanfund.users import service as users
 
     people = []
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, CLI_ACTOR) as tx:
         for role, name in (("fund_manager", "demo-manager"), ("auditor", "demo-auditor")):
             password = secrets.token_urlsafe(12)
-            await users.add_user(conn, CLI_ACTOR, name=name, role=role, region_prefix="23", password=password)
+            await users.add_user(tx, name=name, role=role, region_prefix="23", password=password)
             people.append({"role": role, "name": name, "password": password, "region": "23"})
     return people
 

@@ -57,6 +57,7 @@ async def _admin(base: str, statement: str) -> None:
 
 async def main(database_url: str, runs: int) -> dict[str, Any]:
     from api.app import create_app
+    from loanfund import uow
     from loanfund.audit import Actor
     from loanfund.config import Settings, normalise_database_url
     from loanfund.db import create_engine
@@ -75,10 +76,9 @@ async def main(database_url: str, runs: int) -> dict[str, Any]:
         started = time.perf_counter()
         await fill_demo(engine)
         fill_seconds = time.perf_counter() - started
-        async with engine.begin() as conn:
+        async with uow.transaction(engine, Actor(None, "bench")) as tx:
             await users.add_user(
-                conn,
-                Actor(None, "bench"),
+                tx,
                 name="bench",
                 role="fund_manager",
                 region_prefix="23",

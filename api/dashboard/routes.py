@@ -118,12 +118,13 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
         return _sign_in_page(request, "csrf_rejected", 403, next_path)
     name, password = str(form.get("name") or ""), str(form.get("password") or "")
     async with engine_of(request).connect() as conn:
+        tx = new_tx(conn, None)
         try:
-            _, token = await users.sign_in(conn, name, password)
+            _, token = await users.sign_in(tx, name, password)
         except (SignInFailed, SignInLocked) as exc:
-            await conn.commit()  # the failure count must stay counted
+            await tx.commit()  # the failure count must stay counted
             return _sign_in_page(request, exc.code, status_for(exc.code), next_path)
-        await conn.commit()
+        await tx.commit()
     response = Redirect(_safe_next(next_path), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, max_age=users.SESSION_HOURS * 3600, **cookie_options(request))
     response.delete_cookie(PRE_COOKIE, path=PREFIX)
@@ -136,8 +137,9 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     async with engine_of(request).connect() as conn:
         session = await current_session(conn, request)
         check_csrf(session.csrf_token, form)
-        await users.sign_out(conn, request.cookies[SESSION_COOKIE])
-        await conn.commit()
+        tx = new_tx(conn, session)
+        await users.sign_out(tx, request.cookies[SESSION_COOKIE])
+        await tx.commit()
     response = Redirect(f"{PREFIX}/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
     return response

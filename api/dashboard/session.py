@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.dashboard import i18n
 from loanfund import uow
+from loanfund.audit import Actor
 from loanfund.errors import CsrfRejected
 from loanfund.ids import new_id
 from loanfund.users import service as users
@@ -82,7 +83,8 @@ def new_pre_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def new_tx(conn: AsyncConnection, session: Session) -> uow.Tx:
-    """The one place the dashboard makes a `Tx` (the API's context will carry one after the lead's
-    refactor; this stays the dashboard's own, as it is not under the API middleware)."""
-    return uow.begin(conn, session.user.actor(new_id("req")))
+def new_tx(conn: AsyncConnection, session: Session | None) -> uow.Tx:
+    """The one place the dashboard makes a `Tx` (it is not under the API's middleware). Without a
+    session (signing in) nobody is known to be acting: the actor is anonymous."""
+    request_id = new_id("req")
+    return uow.begin(conn, session.user.actor(request_id) if session else Actor(None, request_id))

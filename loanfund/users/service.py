@@ -1,4 +1,4 @@
-"""Adding users, signing in and out.
+"""Adding users, signing in and out. Commands take a `Tx` and never commit.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults). Session and CSRF tokens carry 256
 random bits, so, like API tokens, only a SHA-256 of the session token is stored.
@@ -20,12 +20,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund import audit
-from loanfund.audit import Actor
 from loanfund.clock import utcnow
 from loanfund.db.tables import user_sessions, users
 from loanfund.errors import Duplicate, SignInFailed, SignInLocked, ValidationFailed
 from loanfund.ids import new_id
+from loanfund.uow import Tx
 from loanfund.users.queries import Session, User, find_by_name, session_by_hash, user_from_row
 
 ROLES = ("fund_manager", "auditor")
@@ -55,9 +54,7 @@ def check_password(password: str) -> str:
     return password
 
 
-async def add_user(
-    conn: AsyncConnection, actor: Actor, *, name: str, role: str, region_prefix: str, password: str
-) -> User:
+async def add_user(tx: Tx, *, name: str, role: str, region_prefix: str, password: str) -> User:
     name = name.strip()
     if not name or len(name) > 64:
         raise _invalid("name", "must have 1–64 characters")
@@ -66,10 +63,10 @@ async def add_user(
     if not re.fullmatch(r"[0-9]{1,6}", region_prefix or ""):
         raise _invalid("region_prefix", "must be a region-code prefix of 1–6 digits")
     check_password(password)
-    if await find_by_name(conn, name) is not None:
+    if await find_by_name(tx.conn, name) is not None:
         raise Duplicate(f"a user named {name} exists")
     user = User(new_id("usr"), name, role, region_prefix)
-    await conn.execute(
+    await tx.conn.execute(
         users.insert().values(
             id=user.id,
             name=name,
@@ -79,9 +76,7 @@ async def add_user(
             created_at=utcnow(),
         )
     )
-    await audit.record(
-        conn,
-        actor,
+    tx.audit(
         "user.added",
         "user",
         user.id,
@@ -91,15 +86,15 @@ async def add_user(
     return user
 
 
-async def sign_in(
-    conn: AsyncConnection, name: str, password: str, *, now: datetime | None = None
-) -> tuple[Session, str]:
+async def sign_in(tx: Tx, name: str, password: str, *, now: datetime | None = None) -> tuple[Session, str]:
     """Check the password and open a session; returns it and its token (for the cookie).
 
     Commit after a refusal too: the failure count must stay counted. The caller's transaction
-    holds the user's row lock, so concurrent guesses are counted one after another.
+    holds the user's row lock, so concurrent guesses are counted one after another. The audit
+    records' actor is the Tx's (whoever typed the password is not known to be the user).
     """
     now = now or utcnow()
+    conn = tx.conn
     row = await find_by_name(conn, name.strip(), for_update=True)
     if row is None or row.disabled_at is not None:
         _verify(_DUMMY_HASH, password)
@@ -112,9 +107,7 @@ async def sign_in(
         if failed >= MAX_FAILED:
             values = {"failed_attempts": 0, "locked_until": now + timedelta(minutes=LOCK_MINUTES)}
         await conn.execute(users.update().where(users.c.id == row.id).values(**values))
-        await audit.record(
-            conn,
-            Actor(row.id, None),
+        tx.audit(
             "user.sign_in_failed",
             "user",
             row.id,
@@ -141,9 +134,7 @@ async def sign_in(
     await conn.execute(
         user_sessions.delete().where(user_sessions.c.user_id == row.id, user_sessions.c.expires_at <= now)
     )
-    await audit.record(
-        conn, Actor(row.id, None), "user.signed_in", "user", row.id, {}, region_code=row.region_prefix
-    )
+    tx.audit("user.signed_in", "user", row.id, {}, region_code=row.region_prefix)
     return session, token
 
 
@@ -158,13 +149,14 @@ async def session(conn: AsyncConnection, token: str, *, now: datetime | None = N
     return await session_by_hash(conn, hash_token(token), now or utcnow())
 
 
-async def sign_out(conn: AsyncConnection, token: str) -> None:
-    await conn.execute(user_sessions.delete().where(user_sessions.c.token_hash == hash_token(token)))
+async def sign_out(tx: Tx, token: str) -> None:
+    await tx.conn.execute(user_sessions.delete().where(user_sessions.c.token_hash == hash_token(token)))
 
 
-async def set_password(conn: AsyncConnection, actor: Actor, name: str, password: str) -> None:
+async def set_password(tx: Tx, name: str, password: str) -> None:
     """A new password; ends the user's sessions and any lock."""
     check_password(password)
+    conn = tx.conn
     row = await find_by_name(conn, name, for_update=True)
     if row is None:
         raise _invalid("name", f"no user named {name}")
@@ -174,10 +166,11 @@ async def set_password(conn: AsyncConnection, actor: Actor, name: str, password:
         .values(password_hash=_hasher.hash(password), failed_attempts=0, locked_until=None)
     )
     await conn.execute(user_sessions.delete().where(user_sessions.c.user_id == row.id))
-    await audit.record(conn, actor, "user.password_set", "user", row.id, {}, region_code=row.region_prefix)
+    tx.audit("user.password_set", "user", row.id, {}, region_code=row.region_prefix)
 
 
-async def disable(conn: AsyncConnection, actor: Actor, name: str) -> None:
+async def disable(tx: Tx, name: str) -> None:
+    conn = tx.conn
     row = await find_by_name(conn, name, for_update=True)
     if row is None:
         raise _invalid("name", f"no user named {name}")
@@ -187,4 +180,4 @@ async def disable(conn: AsyncConnection, actor: Actor, name: str) -> None:
         .values(disabled_at=sa.func.coalesce(users.c.disabled_at, utcnow()))
     )
     await conn.execute(user_sessions.delete().where(user_sessions.c.user_id == row.id))
-    await audit.record(conn, actor, "user.disabled", "user", row.id, {}, region_code=row.region_prefix)
+    tx.audit("user.disabled", "user", row.id, {}, region_code=row.region_prefix)

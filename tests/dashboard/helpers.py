@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loanfund import uow
 from loanfund.users import service as users
 from tests.support import SETUP, Api, World, application_body, lending_setup, register_person
 
@@ -17,10 +18,8 @@ KEY_RE = re.compile(r'name="key" value="([^"]+)"')
 
 
 async def add_person(engine: AsyncEngine, name: str, role: str = "fund_manager", region: str = "2301") -> str:
-    async with engine.begin() as conn:
-        user = await users.add_user(
-            conn, SETUP, name=name, role=role, region_prefix=region, password=PASSWORD
-        )
+    async with uow.transaction(engine, SETUP) as tx:
+        user = await users.add_user(tx, name=name, role=role, region_prefix=region, password=PASSWORD)
     return user.id
 
 

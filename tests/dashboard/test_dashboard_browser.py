@@ -75,19 +75,18 @@ def _free_port() -> int:
 
 
 async def _fill(url: str) -> dict[str, Any]:
+    from loanfund import uow
     from loanfund.demo import fill_demo
     from loanfund.users import service as users
 
     engine = create_engine(url)
     try:
         tokens = await fill_demo(engine)
-        async with engine.begin() as conn:
+        async with uow.transaction(engine, SETUP) as tx:
             await users.add_user(
-                conn, SETUP, name="省经理", role="fund_manager", region_prefix="23", password=PASSWORD
+                tx, name="省经理", role="fund_manager", region_prefix="23", password=PASSWORD
             )
-            await users.add_user(
-                conn, SETUP, name="哈尔滨", role="auditor", region_prefix="2301", password=PASSWORD
-            )
+            await users.add_user(tx, name="哈尔滨", role="auditor", region_prefix="2301", password=PASSWORD)
     finally:
         await engine.dispose()
     return dict(tokens)
