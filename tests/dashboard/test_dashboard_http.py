@@ -417,3 +417,51 @@ async def test_scope_wide_matching_equals_each_funds_matching(
             assert wide == expected, (prefix, fund)
         hrb = [m for code, m in await matching.matching(conn, "23", today) if m.reference == "P-2"]
         assert (hrb[0].required_fen, hrb[0].matched_fen, hrb[0].status) == (50_000_000, 12_000_050, "overdue")
+
+
+async def test_bad_requests_get_4xx_pages_never_500(
+    world: World, engine: AsyncEngine, admin: Api, manager: Api
+) -> None:
+    cities = await two_cities(world, admin, manager)
+    await add_person(engine, "省经理", region="23")
+    await sign_in(world.http, "省经理")
+    for path in (
+        "/dashboard/nope",
+        "/dashboard/export/leverage/banks/pdf",
+        "/dashboard/export/leverage/nope/csv",
+        "/dashboard/export/nope/banks/csv",
+        "/dashboard/overview?fund=NOPE",
+    ):
+        response = await world.http.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html"), path
+    csrf = (await world.http.get("/dashboard/queues")).text.split('name="_csrf" value="')[1].split('"')[0]
+    url = f"/dashboard/applications/{cities.hrb_application}/approve"
+    # JSON instead of a form, a missing or short one-time key, an unknown application.
+    assert (await world.http.post(url, json={"_csrf": csrf, "key": "k" * 20})).status_code == 403
+    assert (await world.http.post(url, data={"_csrf": csrf})).status_code == 403
+    assert (await world.http.post(url, data={"_csrf": csrf, "key": "short"})).status_code == 403
+    unknown = await world.http.post(
+        "/dashboard/applications/app_nope/approve",
+        data={"_csrf": csrf, "key": "u" * 20},
+        follow_redirects=False,
+    )
+    assert unknown.status_code == 303 and "error=not_found" in unknown.headers["location"]
+    # The same one-time key for a different request is refused, not replayed.
+    first = await world.http.post(
+        f"/dashboard/applications/{cities.hrb_application}/reject",
+        data={"_csrf": csrf, "key": "r" * 20, "reason": "one"},
+        follow_redirects=False,
+    )
+    assert first.status_code == 303
+    other = await world.http.post(
+        f"/dashboard/applications/{cities.hrb_application}/reject",
+        data={"_csrf": csrf, "key": "r" * 20, "reason": "two"},
+    )
+    assert other.status_code == 422
+    assert (
+        await world.http.post("/dashboard/login", content=b"\xff\xfe", headers={"content-type": "x/y"})
+    ).status_code == 403
+    assert (await cities.province.get(f"/applications/{cities.hrb_application}")).json()[
+        "status"
+    ] == "rejected"
