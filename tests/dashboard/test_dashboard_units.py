@@ -103,7 +103,8 @@ def test_users_command(
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT password_hash FROM users").fetchone()[0] != stored[2]
     assert cli("users", "disable", "--name", "李审计")[0] == 0
-    listed = [json.loads(line) for line in _run(db, "users", "list").stdout.splitlines()]
+    code, out, _ = cli("users", "list")
+    listed = [json.loads(line) for line in out.splitlines()]
     assert listed == [
         {
             "user_id": user["user_id"],
