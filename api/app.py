@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import limits, openapi, redact
 from api.context import UnitOfWorkMiddleware, request_context
+from api.dashboard import DashboardPlugin
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
 from api.routes import (
     admin,
@@ -103,7 +104,8 @@ def create_app(
                         HTTPException: http_exception_to_problem,
                     },
                 )
-            )
+            ),
+            DashboardPlugin(),
         ],
         exception_handlers={Exception: internal_error_handler},
         openapi_config=OpenAPIConfig(

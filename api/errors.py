@@ -52,6 +52,9 @@ STATUS_BY_CODE = {
     "insufficient_subsidy_budget": 409,
     "payload_too_large": 413,
     "rate_limited": 429,
+    "sign_in_failed": 401,
+    "sign_in_locked": 429,
+    "csrf_rejected": 403,
 }
 # Every code of `loanfund.errors` has its status here (tests/unit/test_error_codes.py checks it).
 

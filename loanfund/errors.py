@@ -226,3 +226,20 @@ class PayloadTooLarge(LoanfundError):
 class RateLimited(LoanfundError):
     code = "rate_limited"
     title = "Too many requests"
+
+
+class SignInFailed(LoanfundError):
+    """Unknown name, wrong password or disabled user: one answer for all, so names cannot be probed."""
+
+    code = "sign_in_failed"
+    title = "Wrong name or password"
+
+
+class SignInLocked(LoanfundError):
+    code = "sign_in_locked"
+    title = "Too many failed sign-ins; try again later"
+
+
+class CsrfRejected(LoanfundError):
+    code = "csrf_rejected"
+    title = "The form's security token is missing or wrong"

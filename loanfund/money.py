@@ -158,3 +158,30 @@ def fraction_to_pct(value: Fraction) -> Decimal:
     if value < 0:
         return -fraction_to_pct(-value)
     return _fraction_places(value, 4).normalize() if value else Decimal(0)
+
+
+# ---- display forms, for people (the dashboard); the API keeps `format_fen` ----------------------
+
+FEN_PER_WAN = 10_000 * FEN_PER_YUAN
+
+
+def format_display(fen: int) -> str:
+    """As people write amounts: "¥1,234,567.89" ("-¥12.30" for negatives)."""
+    if isinstance(fen, bool) or not isinstance(fen, int):
+        raise TypeError(f"fen must be int, got {type(fen).__name__}")
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), FEN_PER_YUAN)
+    return f"{sign}¥{whole:,}.{cents:02d}"
+
+
+def format_wan(fen: int) -> str:
+    """万元 (ten thousand yuan) to two decimals, half-up, with thousands separators: 1,234,567.89
+    yuan is "123.46". For wide tables whose header says 万元."""
+    if isinstance(fen, bool) or not isinstance(fen, int):
+        raise TypeError(f"fen must be int, got {type(fen).__name__}")
+    hundredths, remainder = divmod(abs(fen), FEN_PER_WAN // 100)
+    if 2 * remainder >= FEN_PER_WAN // 100:
+        hundredths += 1
+    sign = "-" if fen < 0 and hundredths else ""
+    whole, part = divmod(hundredths, 100)
+    return f"{sign}{whole:,}.{part:02d}"

@@ -506,3 +506,33 @@ subsidy_claim_lines = sa.Table(
         "subsidy_fen >= 0 AND (approved_fen IS NULL OR approved_fen >= 0)", name="nonnegative"
     ),
 )
+
+# ---- dashboard users (issue 13: the fund manager's dashboard) --------------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    # People who sign in to the dashboard with a password; their scope is a region prefix, as an API
+    # client's. Their id is the actor of what they do (audit log, approvals' maker-checker).
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("region_prefix", sa.String(6), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),  # argon2id, with its parameters
+    sa.Column("failed_attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("disabled_at", UTCDateTime()),
+    sa.CheckConstraint("role IN ('fund_manager', 'auditor')", name="role"),
+)
+
+user_sessions = sa.Table(
+    "user_sessions",
+    metadata,
+    # The cookie carries the token; only its SHA-256 is kept, like API tokens.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)

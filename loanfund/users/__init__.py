@@ -1,0 +1,1 @@
+"""People who sign in to the dashboard: fund managers and auditors, with a password and a session."""
