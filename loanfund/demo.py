@@ -816,6 +816,9 @@ class _Demo:
             syb_trained=holder.syb_trained,
             region_code=fund.spec.prefix,
             today=day,
+            # The facts eligibility asks for (issue 9): a recent graduate, a plan approved with the training.
+            graduation_year=day.year - 1 if "graduate" in holder.categories else None,
+            syb_plan_approved_on=day if holder.syb_trained else None,
         )
         fund.registered.append(holder.borrower_id)
 

@@ -22,7 +22,7 @@ from loanfund.borrowers import queries as borrower_queries
 from loanfund.borrowers.queries import Borrower
 from loanfund.clock import business_date
 from loanfund.eligibility import service as eligibility
-from loanfund.eligibility.rules import Eligibility
+from loanfund.eligibility.rules import Eligibility, OtherLoanFacts
 from loanfund.errors import NotFound, ValidationFailed
 from loanfund.funds import queries as fund_queries
 from loanfund.money import CURRENCY, format_fen, parse_yuan
@@ -47,6 +47,12 @@ class GuaranteeIn(msgspec.Struct, forbid_unknown_fields=True):
     joint_borrower_ids: list[str] | None = None
 
 
+class OtherLoanIn(msgspec.Struct, forbid_unknown_fields=True):
+    holder: Literal["borrower", "spouse"]
+    kind: Literal["student", "poverty_relief", "housing", "car", "consumer", "business", "other"]
+    outstanding: Yuan
+
+
 class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
     fund_code: str
     bank_code: str
@@ -60,6 +66,8 @@ class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
     applied_on: date
     # Extension to the contract: the other members of a partnership (合伙经营), registered individuals.
     partner_borrower_ids: list[str] = msgspec.field(default_factory=list)
+    # Extension (issue 9): loans outside the programme held by the borrower or the spouse (2018 rule).
+    other_loans: list[OtherLoanIn] = msgspec.field(default_factory=list)
 
 
 class ReasonIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -239,6 +247,14 @@ async def _prepare(
             joint_borrower_ids=tuple(guarantee.joint_borrower_ids or ()),
         ),
         partner_borrower_ids=tuple(body.partner_borrower_ids),
+        other_loans=tuple(
+            OtherLoanFacts(
+                loan.holder, loan.kind, parse_yuan(loan.outstanding, field=f"other_loans[{i}].outstanding")
+            )
+            for i, loan in enumerate(body.other_loans)
+        ),
+        purpose=body.purpose,
+        jobs_created=body.jobs_created,
     )
     return request, borrower
 

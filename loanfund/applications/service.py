@@ -129,6 +129,7 @@ async def submit(
             application_guarantors.insert(),
             [{"application_id": application_id, "guarantor_id": g} for g in guarantee.guarantor_ids],
         )
+    await eligibility.record_facts(conn, application_id, request)
     await audit.record(
         conn,
         actor,
