@@ -109,6 +109,7 @@ def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
         return exc
     status = exc.status_code
     extra: dict[str, Any] = {}
+    detail = str(exc.detail)
     if status == 400 and isinstance(exc.extra, list) and exc.extra:
         # Query and path parameters that failed Litestar's own parsing.
         status = 422
@@ -118,6 +119,8 @@ def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
             for item in exc.extra
             if isinstance(item, dict)
         ]
+        # Litestar's detail repeats the whole URL, query string included, which may carry an ID number.
+        detail = "Invalid parameter: " + ", ".join(error["field"] for error in extra["errors"])
     else:
         code = HTTP_CODES.get(status, "internal_error" if status >= 500 else "invalid_state")
     extra["code"] = code
@@ -125,7 +128,7 @@ def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
         status_code=status,
         type_=f"urn:loanfund:problem:{code}",
         title=code.replace("_", " ").capitalize(),
-        detail=str(exc.detail),
+        detail=detail,
         extra=extra,
         headers=exc.headers,
     )
