@@ -33,6 +33,7 @@ STATUS_BY_CODE = {
     "rate_above_ceiling": 422,
     "overpayment": 422,
     "idempotency_key_reused": 422,
+    "schema_out_of_date": 503,
 }
 # Every other code is a state or business refusal: 409.
 

@@ -211,3 +211,10 @@ class UnbalancedEntry(LoanfundError):
 class InsufficientDeposit(LoanfundError):
     code = "insufficient_deposit"
     title = "Not that much deposited at this bank"
+
+
+class SchemaOutOfDate(LoanfundError):
+    """The database was never upgraded, or is behind this version's migrations."""
+
+    code = "schema_out_of_date"
+    title = "Database schema not upgraded"
