@@ -83,8 +83,12 @@ async def submit(
         raise _invalid("jobs_created", "must not be negative")
     fund = await fund_queries.get_fund(conn, request.fund_code)
     await check_bank(conn, request.bank_code)
-    # One submission per borrower at a time: the borrower's row is the lock (see no_open_application).
-    await conn.execute(sa.select(borrowers.c.id).where(borrowers.c.id == borrower.id).with_for_update())
+    # One submission per person at a time: the rows of the borrower and of every partner are the locks
+    # (see no_open_application), taken in id order.
+    members = sorted({borrower.id, *request.partner_borrower_ids})
+    await conn.execute(
+        sa.select(borrowers.c.id).where(borrowers.c.id.in_(members)).order_by(borrowers.c.id).with_for_update()
+    )
     result = await eligibility.check(
         conn, request, borrower=borrower, region_prefix=region_prefix, today=today
     )

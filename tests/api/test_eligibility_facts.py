@@ -4,11 +4,20 @@ one input validation shared by /eligibility-checks and /applications."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import date
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loanfund.applications import service as application_service
+from loanfund.borrowers import queries as borrower_queries
+from loanfund.eligibility import service as eligibility
+from loanfund.errors import Ineligible
 from tests.support import (
+    SETUP,
+    TODAY,
     Api,
     World,
     application_body,
@@ -405,3 +414,55 @@ async def test_graduation_year_is_validated_and_shown(world: World, admin: Api) 
     person = await register_person(window, categories=("graduate",), graduation_year=2002)
     shown = (await window.get(f"/borrowers/{person['id']}")).json()
     assert (shown["graduation_year"], shown["syb_plan_approved_on"]) == (2002, None)
+
+
+@pytest.mark.postgres_only
+async def test_a_partner_is_locked_with_the_applicant(
+    world: World, admin: Api, manager: Api, engine: AsyncEngine
+) -> None:
+    """Two partnerships naming one person: the second waits for the first and then sees it open."""
+    await lending_setup(admin, manager, edition="cn-2018", deposit="2000000")
+    window = await world.caller("window", region="2301")
+    partner, first, second = [await register_person(window, seq=seq) for seq in ("40", "41", "42")]
+
+    async def submit(conn: AsyncConnection, applicant: dict[str, Any]) -> str:
+        request = eligibility.ApplicationRequest(
+            fund_code="HRB",
+            bank_code="ICBC",
+            borrower_id=applicant["id"],
+            amount_fen=300_000_00,
+            term_months=24,
+            applied_on=date.fromisoformat(TODAY),
+            guarantee=eligibility.GuaranteeRequest("collateral", collateral_description="a van"),
+            partner_borrower_ids=(partner["id"],),
+        )
+        borrower = await borrower_queries.get_borrower(conn, applicant["id"])
+        application_id, _ = await application_service.submit(
+            conn,
+            SETUP,
+            request,
+            borrower=borrower,
+            purpose="a shop",
+            micro_profit=False,
+            jobs_created=1,
+            region_prefix=None,
+            today=date.fromisoformat(TODAY),
+        )
+        return application_id
+
+    async def submit_alone(applicant: dict[str, Any]) -> str:
+        async with engine.begin() as conn:
+            return await submit(conn, applicant)
+
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        await submit(conn, first)
+        racing = asyncio.create_task(submit_alone(second))
+        await asyncio.sleep(0.5)
+        assert not racing.done()  # waiting for the partner's row
+        await transaction.commit()
+    with pytest.raises(Ineligible) as refused:
+        await racing
+    assert [c["rule"] for c in refused.value.facts["checks"] if not c["passed"]] == [
+        "partner_no_open_application"
+    ]
