@@ -21,6 +21,7 @@ from loanfund.applications.queries import STATUSES, Application
 from loanfund.borrowers import queries as borrower_queries
 from loanfund.borrowers.queries import Borrower
 from loanfund.clock import business_date
+from loanfund.eligibility import queries as eligibility_queries
 from loanfund.eligibility import service as eligibility
 from loanfund.eligibility.rules import Eligibility, OtherLoanFacts
 from loanfund.errors import NotFound, ValidationFailed
@@ -104,6 +105,13 @@ class GuaranteeOut(msgspec.Struct):
     expires_on: date | None
 
 
+class OtherLoanOut(msgspec.Struct):
+    holder: str
+    kind: str
+    currency: Currency
+    outstanding: YuanOut
+
+
 class BorrowerBrief(msgspec.Struct):
     id: str
     kind: str
@@ -140,6 +148,7 @@ class ApplicationOut(msgspec.Struct):
     loan_id: str | None
     history: list[TransitionOut]
     partner_borrower_ids: list[str]
+    other_loans: list[OtherLoanOut]
 
 
 class ApplicationPage(msgspec.Struct):
@@ -171,10 +180,15 @@ def _history(app: Application) -> list[TransitionOut]:
 
 
 async def application_out(
-    ctx: RequestContext, app: Application, borrower: Borrower | None = None
+    ctx: RequestContext,
+    app: Application,
+    borrower: Borrower | None = None,
+    other_loans: tuple[OtherLoanFacts, ...] | None = None,
 ) -> ApplicationOut:
     if borrower is None or borrower.id != app.borrower_id:
         borrower = await borrower_queries.get_borrower(ctx.conn, app.borrower_id)
+    if other_loans is None:
+        other_loans = (await eligibility_queries.other_loans(ctx.conn, [app.id]))[app.id]
     individual = borrower.kind == "individual"
     stored = app.eligibility
     return ApplicationOut(
@@ -219,6 +233,10 @@ async def application_out(
         loan_id=app.loan_id,
         history=_history(app),
         partner_borrower_ids=list(app.partner_borrower_ids),
+        other_loans=[
+            OtherLoanOut(loan.holder, loan.kind, CURRENCY, format_fen(loan.outstanding_fen))
+            for loan in other_loans
+        ],
     )
 
 
@@ -333,8 +351,10 @@ async def list_applications(
     )
     items, next_cursor = page(rows, limit, lambda row: row.id)
     people = await borrower_queries.get_borrowers(ctx.conn, [row.borrower_id for row in items])
+    declared = await eligibility_queries.other_loans(ctx.conn, [row.id for row in items])
     return ApplicationPage(
-        [await application_out(ctx, row, people[row.borrower_id]) for row in items], next_cursor
+        [await application_out(ctx, row, people[row.borrower_id], declared[row.id]) for row in items],
+        next_cursor,
     )
 
 

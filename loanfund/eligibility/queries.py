@@ -55,10 +55,17 @@ async def history(
     )
 
 
-async def other_loans(conn: AsyncConnection, application_id: str) -> tuple[OtherLoanFacts, ...]:
-    rows = await conn.execute(
-        sa.select(application_other_loans)
-        .where(application_other_loans.c.application_id == application_id)
-        .order_by(application_other_loans.c.position)
-    )
-    return tuple(OtherLoanFacts(row.holder, row.kind, row.outstanding_fen) for row in rows)
+async def other_loans(
+    conn: AsyncConnection, application_ids: list[str]
+) -> dict[str, tuple[OtherLoanFacts, ...]]:
+    """The other loans declared with each application, in one statement for a page of them."""
+    found: dict[str, list[OtherLoanFacts]] = {application_id: [] for application_id in application_ids}
+    if application_ids:
+        rows = await conn.execute(
+            sa.select(application_other_loans)
+            .where(application_other_loans.c.application_id.in_(application_ids))
+            .order_by(application_other_loans.c.application_id, application_other_loans.c.position)
+        )
+        for row in rows:
+            found[row.application_id].append(OtherLoanFacts(row.holder, row.kind, row.outstanding_fen))
+    return {application_id: tuple(loans) for application_id, loans in found.items()}

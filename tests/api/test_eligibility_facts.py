@@ -158,6 +158,16 @@ async def test_other_loans_rule_from_2018(world: World, admin: Api, edition: str
     assert submitted.status_code == 201, submitted.text
     stored = checks(submitted.json()["eligibility"])["other_loans"]
     assert stored["passed"] and "borrower housing loan 380000.00 yuan" in stored["detail"]
+    shown = [
+        {"holder": "borrower", "kind": "housing", "currency": "CNY", "outstanding": "380000.00"},
+        {"holder": "spouse", "kind": "consumer", "currency": "CNY", "outstanding": "50000.00"},
+        {"holder": "spouse", "kind": "student", "currency": "CNY", "outstanding": "8000.50"},
+    ]
+    assert submitted.json()["other_loans"] == shown
+    app_id = submitted.json()["id"]
+    assert (await window.get(f"/applications/{app_id}")).json()["other_loans"] == shown
+    listed = (await window.get("/applications")).json()["items"]
+    assert [item["other_loans"] for item in listed if item["id"] == app_id] == [shown]
 
 
 async def test_other_loans_not_restricted_before_2018(world: World, admin: Api) -> None:
