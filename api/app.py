@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.context import UnitOfWorkMiddleware, request_context
 from api.docs_ui import docs_assets_router, docs_ui_plugin
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
-from api.routes import admin, agreements, applications, borrowers, events, funds, loans
+from api.routes import admin, agreements, applications, borrower_facts, borrowers, events, funds, loans
 from loanfund import policy
 from loanfund.config import Settings
 from loanfund.db import create_engine
@@ -66,6 +66,7 @@ def create_app(
             funds.router,
             agreements.router,
             borrowers.router,
+            borrower_facts.router,
             applications.router,
             loans.router,
             events.router,

@@ -476,3 +476,51 @@ async def test_a_partner_is_locked_with_the_applicant(
     assert [c["rule"] for c in refused.value.facts["checks"] if not c["passed"]] == [
         "partner_no_open_application"
     ]
+
+
+async def test_facts_recorded_after_registration_count_from_their_date(world: World, admin: Api) -> None:
+    window = await setup(world, admin, "cn-2008")
+    person = await register_person(window, categories=("graduate",))
+    credit = {"kind": "credit"}
+    assert failed(await check(window, person["id"], guarantee=credit)) == [
+        "category",
+        "graduation_year",
+        "guarantee_kind",
+    ]
+    response = await window.post(
+        f"/borrowers/{person['id']}/eligibility-facts",
+        {"syb_trained": True, "syb_plan_approved_on": "2026-11-02", "graduation_year": 2025},
+    )
+    assert response.status_code == 200, response.text
+    shown = response.json()
+    assert (shown["syb_trained"], shown["syb_plan_approved_on"], shown["graduation_year"]) == (
+        True,
+        "2026-11-02",
+        2025,
+    )
+    assert (await check(window, person["id"], guarantee=credit))["eligible"] is True
+    before = await check(window, person["id"], guarantee=credit, applied_on="2026-11-01")
+    assert failed(before) == ["guarantee_kind"]
+    audit = (await admin.get("/audit", {"entity": f"borrower:{person['id']}"})).json()["items"]
+    recorded = [item for item in audit if item["action"] == "borrower.facts_recorded"]
+    assert recorded and recorded[0]["changes"]["syb_plan_approved_on"] == {"from": None, "to": "2026-11-02"}
+
+    for body, status, code in [
+        ({}, 422, "validation_error"),
+        ({"syb_plan_approved_on": "2026-11-28"}, 422, "future_date"),
+        ({"graduation_year": 1970}, 422, "validation_error"),
+        ({"graduation_year": 2020, "x": 1}, 400, "unknown_field"),
+    ]:
+        assert_problem(await window.post(f"/borrowers/{person['id']}/eligibility-facts", body), status, code)
+    far = await world.caller("window", region="2302")
+    assert_problem(
+        await far.post(f"/borrowers/{person['id']}/eligibility-facts", {"syb_trained": True}),
+        404,
+        "not_found",
+    )
+    bank = await world.caller("bank", bank="ICBC")
+    assert_problem(
+        await bank.post(f"/borrowers/{person['id']}/eligibility-facts", {"syb_trained": True}),
+        404,
+        "not_found",
+    )
