@@ -577,6 +577,7 @@ def partner_checks(
             check_no_open_application(history),
         ):
             if check is not None:
+                # The shared rules speak of "the borrower"; here the person is a partner, named by number.
                 detail = check.detail.replace("The borrower", "The partner")
                 checks.append(Check(f"partner_{check.rule}", check.passed, f"Member {number}: {detail}"))
     return checks
