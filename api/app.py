@@ -11,18 +11,19 @@ from litestar import Litestar, Request, Response, Router, get
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import limits, openapi, redact
 from api.context import UnitOfWorkMiddleware, request_context
 from api.dashboard import DashboardPlugin
+from api.docs_ui import docs_assets_router, docs_ui_plugin
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
 from api.routes import (
     admin,
     agreements,
     applications,
+    borrower_facts,
     borrowers,
     events,
     fund_ledger,
@@ -82,6 +83,7 @@ def create_app(
             fund_ledger.router,
             agreements.router,
             borrowers.router,
+            borrower_facts.router,
             applications.router,
             loans.router,
             events.router,
@@ -92,7 +94,7 @@ def create_app(
         dependencies={"ctx": Provide(request_context, sync_to_thread=False)},
     )
     return Litestar(
-        route_handlers=[health, api_router],
+        route_handlers=[health, api_router, docs_assets_router()],
         lifespan=[lifespan],
         on_startup=[openapi.on_startup],
         plugins=[
@@ -113,7 +115,7 @@ def create_app(
             version="1",
             description="Micro-loan guarantee fund (创业担保贷款) API. See docs/ for guides.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[docs_ui_plugin()],
         ),
         debug=False,
         # Logging is the host's to configure (the `loanfund` command does); no INFO chatter by default.

@@ -1,4 +1,8 @@
-"""The `loanfund` command: database, clients, demo data, and serving the API."""
+"""The `loanfund` command: database, clients, demo data, and serving the API.
+
+Every command but `db upgrade` needs a database that `loanfund db upgrade` has brought to this
+version's schema; on any other it says so and exits with status 2.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +15,57 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from loanfund import clients, uow
 from loanfund.audit import Actor
-from loanfund.config import Settings
+from loanfund.config import DEFAULT_DATABASE_URL, Settings
 from loanfund.db import create_engine
-from loanfund.db.migrate import grant_runtime_role, upgrade
+from loanfund.db.migrate import grant_runtime_role, require_current_schema, upgrade
 from loanfund.errors import LoanfundError, ValidationFailed
 
 CLI_ACTOR = Actor(client_id=None, request_id="cli")
+
+ENVIRONMENT = f"""environment variables:
+  LOANFUND_DATABASE_URL       SQLAlchemy URL of the database (default: {DEFAULT_DATABASE_URL});
+                              sqlite:///path and postgresql://user@host/db work too
+  LOANFUND_BUSINESS_DATE      pins "today" (YYYY-MM-DD) for rehearsals and tests
+                              (default: today in Asia/Shanghai)
+  LOANFUND_DB_POOL_SIZE       connections per process, PostgreSQL (default: 5)
+  LOANFUND_IDEMPOTENCY_TIMEOUT          seconds before a crashed request's key may be taken over (default: 60)
+  LOANFUND_IDEMPOTENCY_RETENTION_DAYS   days idempotency keys are kept, at least 7 (default: 8)
+  LOANFUND_LOG_LEVEL          log level of this command (default: WARNING)
+
+Exit status: 0 done; 2 a usage error (explained above the usage line) or a refusal, explained as one
+JSON line on stderr, for example a database that `loanfund db upgrade` has not prepared."""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, and keeps the environment list as written."""
 
 
 def _settings() -> Settings:
     return Settings.from_env()
 
 
-async def _add_client(args: argparse.Namespace) -> int:
-    engine = create_engine(_settings().database_url)
+def _ready_engine(settings: Settings | None = None) -> AsyncEngine:
+    return create_engine((settings or _settings()).database_url)
+
+
+async def _check_schema(settings: Settings) -> None:
+    engine = _ready_engine(settings)
     try:
+        await require_current_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _add_client(args: argparse.Namespace) -> int:
+    engine = _ready_engine()
+    try:
+        await require_current_schema(engine)
         async with uow.transaction(engine, CLI_ACTOR) as tx:
             client, token = await clients.add_client(
                 tx,
@@ -43,8 +81,9 @@ async def _add_client(args: argparse.Namespace) -> int:
 
 
 async def _list_clients(args: argparse.Namespace) -> int:
-    engine = create_engine(_settings().database_url)
+    engine = _ready_engine()
     try:
+        await require_current_schema(engine)
         async with engine.connect() as conn:
             for client, row in await clients.list_clients(conn):
                 print(
@@ -66,8 +105,9 @@ async def _list_clients(args: argparse.Namespace) -> int:
 
 
 async def _revoke_client(args: argparse.Namespace) -> int:
-    engine = create_engine(_settings().database_url)
+    engine = _ready_engine()
     try:
+        await require_current_schema(engine)
         async with uow.transaction(engine, CLI_ACTOR) as tx:
             await clients.revoke_client(tx, args.client_id)
     finally:
@@ -150,8 +190,9 @@ async def _demo_people(engine: Any) -> list[dict[str, str]]:
 async def _demo(args: argparse.Namespace) -> int:
     from loanfund.demo import fill_demo
 
-    engine = create_engine(_settings().database_url)
+    engine = _ready_engine()
     try:
+        await require_current_schema(engine)
         tokens = await fill_demo(engine)
         tokens["dashboard"] = await _demo_people(engine)
     finally:
@@ -166,6 +207,7 @@ def _serve(args: argparse.Namespace) -> int:
     from api.app import create_app
 
     settings = _settings()
+    asyncio.run(_check_schema(settings))
     app = create_app(settings, run_scheduler=not args.no_scheduler)
     print(
         f"loanfund on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/schema)",
@@ -177,56 +219,83 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loanfund", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="loanfund", description=__doc__, epilog=ENVIRONMENT, formatter_class=_HelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
-    db_upgrade = db.add_parser("upgrade", help="create or migrate the schema at LOANFUND_DATABASE_URL")
+    def command(
+        parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+    ) -> argparse.ArgumentParser:
+        return parent.add_parser(
+            name, help=text, description=text, epilog=ENVIRONMENT, formatter_class=_HelpFormatter
+        )
+
+    db = command(commands, "db", "database schema").add_subparsers(
+        dest="db_command", required=True, metavar="COMMAND"
+    )
+    db_upgrade = command(
+        db, "upgrade", "create or migrate the schema at LOANFUND_DATABASE_URL (safe to run again)"
+    )
     db_upgrade.add_argument(
         "--grant-to",
         metavar="ROLE",
         help="PostgreSQL: give ROLE (which owns nothing) what the service needs; run the service as ROLE",
     )
 
-    client_parser = commands.add_parser("clients", help="API clients")
-    client_commands = client_parser.add_subparsers(dest="clients_command", required=True)
-    add = client_commands.add_parser("add", help="create a client and print its token once")
-    add.add_argument("--role", required=True, choices=clients.ROLES)
-    add.add_argument("--region", help="region-code prefix (fund_manager, window, auditor)")
+    client_parser = command(commands, "clients", "API clients and their tokens")
+    client_commands = client_parser.add_subparsers(dest="clients_command", required=True, metavar="COMMAND")
+    add = command(client_commands, "add", "create a client and print its token once, as one JSON line")
+    add.add_argument("--role", required=True, choices=clients.ROLES, help="what the client may do")
+    add.add_argument("--region", help="region-code prefix, e.g. 2301 (fund_manager, window, auditor)")
     add.add_argument("--bank", help="bank code (bank role)")
-    add.add_argument("--name", required=True)
-    client_commands.add_parser("list", help="list clients (never tokens)")
-    revoke = client_commands.add_parser("revoke", help="revoke a client's token")
-    revoke.add_argument("client_id")
+    add.add_argument("--name", required=True, help="who the client is, shown in the audit log")
+    command(client_commands, "list", "list clients as JSON lines (never tokens)")
+    revoke = command(client_commands, "revoke", "revoke a client's token")
+    revoke.add_argument("client_id", help="the client_id printed by `clients add`")
 
-    users_parser = commands.add_parser("users", help="people who sign in to the dashboard")
-    user_commands = users_parser.add_subparsers(dest="users_command", required=True)
-    add_user = user_commands.add_parser("add", help="create a dashboard user")
-    add_user.add_argument("--role", required=True, choices=("fund_manager", "auditor"))
+    users_parser = command(commands, "users", "people who sign in to the dashboard")
+    user_commands = users_parser.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+    add_user = command(user_commands, "add", "create a dashboard user")
+    add_user.add_argument(
+        "--role", required=True, choices=("fund_manager", "auditor"), help="what they may do"
+    )
     add_user.add_argument("--region", required=True, help="region-code prefix, as for API clients")
     add_user.add_argument("--name", required=True, help="the name they sign in with")
-    for sub in (add_user, user_commands.add_parser("password", help="set a new password")):
+    for sub in (add_user, command(user_commands, "password", "set a new password")):
         if sub is not add_user:
-            sub.add_argument("--name", required=True)
+            sub.add_argument("--name", required=True, help="the user's sign-in name")
         sub.add_argument(
             "--password-stdin",
             action="store_true",
             help="read the password from standard input (else prompt)",
         )
-    user_commands.add_parser("disable", help="disable a user and end their sessions").add_argument(
-        "--name", required=True
+    command(user_commands, "disable", "disable a user and end their sessions").add_argument(
+        "--name", required=True, help="the user's sign-in name"
     )
-    user_commands.add_parser("list", help="list users (never passwords)")
+    command(user_commands, "list", "list users as JSON lines (never passwords)")
 
-    commands.add_parser("demo", help="fill an empty database with a demo province and print demo tokens")
+    command(
+        commands,
+        "demo",
+        "fill an empty, upgraded database with a demo province (two years of lending replayed up to the"
+        " business date) and print one demo token per role and the dashboard users",
+    )
 
-    serve = commands.add_parser("serve", help="serve the API (and run the scheduler)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = command(commands, "serve", "serve the API and its docs (/schema), and run the scheduled jobs")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
     serve.add_argument(
-        "--no-scheduler", action="store_true", help="do not run scheduled jobs in this process"
+        "--no-scheduler",
+        action="store_true",
+        help="do not run scheduled jobs in this process (another process runs them)",
     )
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="log level of the HTTP server (uvicorn)",
+    )
     return parser
 
 
@@ -261,6 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
     except LoanfundError as exc:
         print(json.dumps({"error": exc.code, "detail": exc.detail}, ensure_ascii=False), file=sys.stderr)
+        return 2
+    except (DBAPIError, OSError) as exc:
+        # An unreachable server or an unreadable file: one line that says where, not a traceback.
+        where = make_url(_settings().database_url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        detail = f"cannot use the database at {where}: {reason}"
+        print(
+            json.dumps({"error": "database_unavailable", "detail": detail}, ensure_ascii=False),
+            file=sys.stderr,
+        )
         return 2
     return 1
 

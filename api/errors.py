@@ -55,6 +55,7 @@ STATUS_BY_CODE = {
     "sign_in_failed": 401,
     "sign_in_locked": 429,
     "csrf_rejected": 403,
+    "schema_out_of_date": 503,
 }
 # Every code of `loanfund.errors` has its status here (tests/unit/test_error_codes.py checks it).
 
@@ -132,6 +133,7 @@ def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
         return exc
     status = exc.status_code
     extra: dict[str, Any] = {}
+    detail = str(exc.detail)
     if status == 400 and isinstance(exc.extra, list) and exc.extra:
         # Query and path parameters that failed Litestar's own parsing.
         status = 422
@@ -141,6 +143,8 @@ def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
             for item in exc.extra
             if isinstance(item, dict)
         ]
+        # Litestar's detail repeats the whole URL, query string included, which may carry an ID number.
+        detail = "Invalid parameter: " + ", ".join(error["field"] for error in extra["errors"])
     else:
         code = HTTP_CODES.get(status, "internal_error" if status >= 500 else "invalid_state")
     extra["code"] = code
@@ -148,7 +152,7 @@ def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
         status_code=status,
         type_=f"urn:loanfund:problem:{code}",
         title=code.replace("_", " ").capitalize(),
-        detail=str(exc.detail),
+        detail=detail,
         extra=extra,
         headers=exc.headers,
     )

@@ -243,3 +243,10 @@ class SignInLocked(LoanfundError):
 class CsrfRejected(LoanfundError):
     code = "csrf_rejected"
     title = "The form's security token is missing or wrong"
+
+
+class SchemaOutOfDate(LoanfundError):
+    """The database was never upgraded, or is behind this version's migrations."""
+
+    code = "schema_out_of_date"
+    title = "Database schema not upgraded"

@@ -16,6 +16,8 @@ from stdnum.cn import ric, uscc
 from loanfund.errors import InvalidIdNumber
 
 __all__ = [
+    "EARLIEST_BIRTH_YEAR",
+    "PROVINCE_CODES",
     "Gender",
     "ResidentId",
     "age_on",
@@ -38,6 +40,24 @@ _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_RE = re.compile(rf"[{_USCC_ALPHABET}]{{2}}[0-9]{{6}}[{_USCC_ALPHABET}]{{10}}")
 
 
+# GB/T 2260 province-level codes (the first two digits), plus 71 Taiwan, 81/82 Hong Kong and Macao
+# (residence permits for their residents) and 83 (Taiwan residents' residence permits since 2018).
+PROVINCE_CODES = frozenset(
+    {
+        *("11", "12", "13", "14", "15"),
+        *("21", "22", "23"),
+        *("31", "32", "33", "34", "35", "36", "37"),
+        *("41", "42", "43", "44", "45", "46"),
+        *("50", "51", "52", "53", "54"),
+        *("61", "62", "63", "64", "65"),
+        *("71", "81", "82", "83"),
+    }
+)
+# "After 1900": nobody born in 1900 or before holds a living resident ID, and such a date is a typing
+# error far more often than a person.
+EARLIEST_BIRTH_YEAR = 1901
+
+
 @dataclass(frozen=True, slots=True)
 class ResidentId:
     number: str  # normalised: 18 characters, check character upper-case
@@ -46,9 +66,10 @@ class ResidentId:
 
 
 def normalise_id(text: str) -> str:
-    """Drop every whitespace character (inner ones too: people type IDs in groups) and upper-case x.
+    """For look-ups only: drop every whitespace character (people type IDs in groups) and upper-case x.
 
-    stdnum's `compact` only trims the ends, so it is not used here.
+    Registration does not use it: `parse_resident_id` refuses inner spaces, so that what is stored is
+    what the person's card says and a typo split by a space is not silently joined.
     """
     return "".join(text.split()).replace("x", "X")
 
@@ -60,13 +81,17 @@ def _refuse(field: str, reason: str, detail: str) -> InvalidIdNumber:
 def parse_resident_id(text: str, today: date) -> ResidentId:
     """Check and decode an 18-character resident ID number as of the business date `today`.
 
+    Refused: inner spaces (the ends are trimmed), a birth date that is not a real date before today and
+    after 1900, a province code (characters 1-2) that does not exist, a wrong check digit.
     The district code (first 6 digits) is deliberately not judged against the birth year: an ID carries
     the code of the district that issued it, often created after the holder was born (api.md). That is
     also why `stdnum.cn.ric.validate` is not used; only its check-digit routine is.
     """
     if not isinstance(text, str):
         raise _refuse("id_number", "format", "ID number must be a string")
-    number = normalise_id(text)
+    number = text.strip().replace("x", "X")
+    if any(char.isspace() for char in number):
+        raise _refuse("id_number", "format", "ID number must not contain spaces")
     if len(number) != 18:
         raise _refuse("id_number", "length", f"ID number must have 18 characters, not {len(number)}")
     if not _RESIDENT_ID_RE.fullmatch(number):
@@ -77,9 +102,19 @@ def parse_resident_id(text: str, today: date) -> ResidentId:
         raise _refuse(
             "id_number", "birth_date", "birth date in the ID number (characters 7-14) is not a real date"
         ) from None
-    if birth_date > today:
+    if birth_date >= today:
         raise _refuse(
-            "id_number", "birth_date", "birth date in the ID number (characters 7-14) is in the future"
+            "id_number", "birth_date", "birth date in the ID number (characters 7-14) is not before today"
+        )
+    if birth_date.year < EARLIEST_BIRTH_YEAR:
+        raise _refuse(
+            "id_number",
+            "birth_date",
+            f"birth date in the ID number (characters 7-14) must be after {EARLIEST_BIRTH_YEAR - 1}",
+        )
+    if number[:2] not in PROVINCE_CODES:
+        raise _refuse(
+            "id_number", "province", "province code of the ID number (characters 1-2) does not exist"
         )
     if ric.calc_check_digit(number) != number[17]:
         raise _refuse("id_number", "check_digit", "check digit of the ID number (last character) is wrong")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -197,3 +198,101 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings.from_env()
     assert settings.database_url == "postgresql+asyncpg://u@h/d"
     assert settings.idempotency_claim_timeout_seconds == 5
+
+
+# ---- a database that was never upgraded, and --help (issue 9) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["clients", "add", "--role", "admin", "--name", "ops"],
+        ["clients", "list"],
+        ["clients", "revoke", "cli_x"],
+        ["demo"],
+        ["serve", "--port", "1"],
+    ],
+)
+def test_a_database_never_upgraded_is_explained_not_a_traceback(
+    tmp_path: Path, args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from api.cli import main
+
+    monkeypatch.setenv("LOANFUND_DATABASE_URL", f"sqlite:///{tmp_path / 'never.db'}")
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    refusal = json.loads(err.strip().splitlines()[-1])
+    assert refusal["error"] == "schema_out_of_date"
+    assert refusal["detail"].endswith("has no loanfund schema yet: run `loanfund db upgrade` first")
+    assert out == ""
+
+
+def test_the_command_itself_says_so_and_exits_2(tmp_path: Path) -> None:
+    result = run(tmp_path / "never.db", "demo", check=False)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert "run `loanfund db upgrade` first" in json.loads(result.stderr)["detail"]
+
+
+def test_a_database_behind_this_version_is_explained(tmp_path: Path) -> None:
+    from loanfund.db.migrate import head_revision, upgrade
+
+    path = tmp_path / "old.db"
+    upgrade(f"sqlite:///{path}", "0001")
+    result = run(path, "clients", "list", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    detail = json.loads(result.stderr)["detail"]
+    assert f"is at schema revision 0001, this loanfund needs {head_revision()}" in detail
+    run(path, "db", "upgrade")
+    assert run(path, "clients", "list").returncode == 0
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "LOANFUND_DATABASE_URL": "postgresql://ops:secret@127.0.0.1:1/nothing"}
+    result = subprocess.run(
+        [str(LOANFUND), "clients", "list"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    refusal = json.loads(result.stderr)
+    assert refusal["error"] == "database_unavailable"
+    assert "127.0.0.1:1" in refusal["detail"] and "secret" not in refusal["detail"]
+
+
+ENV_VARS = (
+    "LOANFUND_DATABASE_URL",
+    "LOANFUND_BUSINESS_DATE",
+    "LOANFUND_DB_POOL_SIZE",
+    "LOANFUND_IDEMPOTENCY_TIMEOUT",
+    "LOANFUND_IDEMPOTENCY_RETENTION_DAYS",
+    "LOANFUND_LOG_LEVEL",
+)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo"], ["clients", "add"], ["db", "upgrade"], []])
+def test_help_lists_every_option_its_default_and_the_environment(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from api.cli import build_parser, main
+
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines wherever the terminal ends
+    parser = build_parser()
+    for name in command:
+        parser = next(
+            action.choices[name]
+            for action in parser._actions
+            if isinstance(action, argparse._SubParsersAction)
+        )
+    for action in parser._actions:
+        if not action.option_strings or action.help == argparse.SUPPRESS or "-h" in action.option_strings:
+            continue
+        assert action.option_strings[-1] in text, action
+        assert action.help and action.help.split("(")[0].strip() in text, action
+        if action.default not in (None, False):
+            assert f"(default: {action.default})" in text, action
+    for variable in ENV_VARS:
+        assert variable in text, variable
+    assert "default: sqlite+aiosqlite:///loanfund.db" in text
+    assert "(default: 127.0.0.1)" in text or command != ["serve"]

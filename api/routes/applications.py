@@ -20,8 +20,9 @@ from loanfund.applications import queries, service
 from loanfund.applications.queries import STATUSES, Application
 from loanfund.borrowers import queries as borrower_queries
 from loanfund.borrowers.queries import Borrower
+from loanfund.eligibility import queries as eligibility_queries
 from loanfund.eligibility import service as eligibility
-from loanfund.eligibility.rules import Eligibility
+from loanfund.eligibility.rules import Eligibility, OtherLoanFacts
 from loanfund.errors import NotFound, invalid
 from loanfund.funds import queries as fund_queries
 from loanfund.money import CURRENCY, format_fen, parse_yuan
@@ -46,6 +47,12 @@ class GuaranteeIn(msgspec.Struct, forbid_unknown_fields=True):
     joint_borrower_ids: list[Code] | None = None
 
 
+class OtherLoanIn(msgspec.Struct, forbid_unknown_fields=True):
+    holder: Literal["borrower", "spouse"]
+    kind: Literal["student", "poverty_relief", "housing", "car", "consumer", "business", "other"]
+    outstanding: Yuan
+
+
 class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
     fund_code: Code
     bank_code: Code
@@ -59,6 +66,8 @@ class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
     applied_on: date
     # Extension to the contract: the other members of a partnership (合伙经营), registered individuals.
     partner_borrower_ids: list[Code] = msgspec.field(default_factory=list)
+    # Extension (issue 9): loans outside the programme held by the borrower or the spouse (2018 rule).
+    other_loans: list[OtherLoanIn] = msgspec.field(default_factory=list)
 
 
 class ReasonIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -93,6 +102,13 @@ class GuaranteeOut(msgspec.Struct):
     amount: YuanOut | None
     approved_on: date | None
     expires_on: date | None
+
+
+class OtherLoanOut(msgspec.Struct):
+    holder: str
+    kind: str
+    currency: Currency
+    outstanding: YuanOut
 
 
 class BorrowerBrief(msgspec.Struct):
@@ -131,6 +147,7 @@ class ApplicationOut(msgspec.Struct):
     loan_id: str | None
     history: list[TransitionOut]
     partner_borrower_ids: list[str]
+    other_loans: list[OtherLoanOut]
 
 
 class ApplicationPage(msgspec.Struct):
@@ -162,10 +179,15 @@ def _history(app: Application) -> list[TransitionOut]:
 
 
 async def application_out(
-    ctx: RequestContext, app: Application, borrower: Borrower | None = None
+    ctx: RequestContext,
+    app: Application,
+    borrower: Borrower | None = None,
+    other_loans: tuple[OtherLoanFacts, ...] | None = None,
 ) -> ApplicationOut:
     if borrower is None or borrower.id != app.borrower_id:
         borrower = await borrower_queries.get_borrower(ctx.conn, app.borrower_id)
+    if other_loans is None:
+        other_loans = (await eligibility_queries.other_loans(ctx.conn, [app.id]))[app.id]
     individual = borrower.kind == "individual"
     stored = app.eligibility
     return ApplicationOut(
@@ -210,6 +232,10 @@ async def application_out(
         loan_id=app.loan_id,
         history=_history(app),
         partner_borrower_ids=list(app.partner_borrower_ids),
+        other_loans=[
+            OtherLoanOut(loan.holder, loan.kind, CURRENCY, format_fen(loan.outstanding_fen))
+            for loan in other_loans
+        ],
     )
 
 
@@ -238,6 +264,14 @@ async def _prepare(
             joint_borrower_ids=tuple(guarantee.joint_borrower_ids or ()),
         ),
         partner_borrower_ids=tuple(body.partner_borrower_ids),
+        other_loans=tuple(
+            OtherLoanFacts(
+                loan.holder, loan.kind, parse_yuan(loan.outstanding, field=f"other_loans[{i}].outstanding")
+            )
+            for i, loan in enumerate(body.other_loans)
+        ),
+        purpose=body.purpose,
+        jobs_created=body.jobs_created,
     )
     return request, borrower
 
@@ -321,8 +355,10 @@ async def list_applications(
     )
     items, next_cursor = page(rows, limit, lambda row: row.id)
     people = await borrower_queries.get_borrowers(ctx.conn, [row.borrower_id for row in items])
+    declared = await eligibility_queries.other_loans(ctx.conn, [row.id for row in items])
     return ApplicationPage(
-        [await application_out(ctx, row, people[row.borrower_id]) for row in items], next_cursor
+        [await application_out(ctx, row, people[row.borrower_id], declared[row.id]) for row in items],
+        next_cursor,
     )
 
 

@@ -55,6 +55,9 @@ class IndividualIn(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind",
     credit_community: bool = False
     syb_trained: bool = False
     region_code: Code | None = None  # admin only; a window registers in its own region
+    # Extensions (issue 9): facts the eligibility rules read.
+    graduation_year: Year | None = None  # a graduate counts for the policy's graduate_window_years
+    syb_plan_approved_on: date | None = None  # SYB business plan approved: the credit-guarantee waiver
 
 
 class EnterpriseIn(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", tag="enterprise"):
@@ -90,6 +93,8 @@ class BorrowerOut(msgspec.Struct):
     certificates: list[CertificateOut]
     credit_community: bool
     syb_trained: bool
+    graduation_year: int | None
+    syb_plan_approved_on: date | None
     staff_count: int | None
     eligible_new_hires: int | None
     phone: str | None
@@ -197,6 +202,8 @@ async def borrower_out(ctx: RequestContext, borrower: Borrower, *, full_id: bool
         ],
         credit_community=borrower.credit_community,
         syb_trained=borrower.syb_trained,
+        graduation_year=borrower.graduation_year,
+        syb_plan_approved_on=borrower.syb_plan_approved_on,
         staff_count=borrower.staff_count,
         eligible_new_hires=borrower.eligible_new_hires,
         phone=borrower.phone,
@@ -245,6 +252,8 @@ async def register_borrower(ctx: Ctx, request: Request[Any, Any, Any]) -> Borrow
                 credit_community=body.credit_community,
                 syb_trained=body.syb_trained,
                 region_code=region,
+                graduation_year=body.graduation_year,
+                syb_plan_approved_on=body.syb_plan_approved_on,
             )
         else:
             borrower_id = await service.register_enterprise(

@@ -75,8 +75,15 @@ async def submit(
         raise invalid("jobs_created", "must not be negative")
     fund = await fund_queries.get_fund(conn, request.fund_code)
     await check_bank(conn, request.bank_code)
-    # One submission per borrower at a time: the borrower's row is the lock (see no_open_application).
-    await conn.execute(sa.select(borrowers.c.id).where(borrowers.c.id == borrower.id).with_for_update())
+    # One submission per person at a time: the rows of the borrower and of every partner are the locks
+    # (see no_open_application), taken in id order.
+    members = sorted({borrower.id, *request.partner_borrower_ids})
+    await conn.execute(
+        sa.select(borrowers.c.id)
+        .where(borrowers.c.id.in_(members))
+        .order_by(borrowers.c.id)
+        .with_for_update()
+    )
     result = await eligibility.check(
         conn, request, borrower=borrower, region_prefix=region_prefix, today=today
     )
@@ -121,6 +128,7 @@ async def submit(
             application_guarantors.insert(),
             [{"application_id": application_id, "guarantor_id": g} for g in guarantee.guarantor_ids],
         )
+    await eligibility.record_facts(conn, application_id, request)
     tx.audit(
         "application.submitted",
         "application",

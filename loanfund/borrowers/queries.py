@@ -59,6 +59,8 @@ class Borrower:
     eligible_new_hires: int | None
     region_code: str
     created_at: datetime
+    graduation_year: int | None = None
+    syb_plan_approved_on: date | None = None
 
     @property
     def id_number_masked(self) -> str:
@@ -87,6 +89,8 @@ def _borrower(row: Any) -> Borrower:
         eligible_new_hires=row.eligible_new_hires,
         region_code=row.region_code,
         created_at=row.created_at,
+        graduation_year=row.graduation_year,
+        syb_plan_approved_on=row.syb_plan_approved_on,
     )
 
 

@@ -77,6 +77,25 @@ def checked_certificates(certificates: Sequence[Certificate], today: date) -> li
     return list(certificates)
 
 
+def check_eligibility_facts(
+    birth_date: date, graduation_year: int | None, syb_plan_approved_on: date | None, today: date
+) -> None:
+    """Facts the eligibility rules read (migration 0010): not before the person could have them, not
+    in the future."""
+    if graduation_year is not None and not birth_date.year < graduation_year <= today.year:
+        raise invalid(
+            "graduation_year", f"must be after the birth year ({birth_date.year}) and at most {today.year}"
+        )
+    if syb_plan_approved_on is not None:
+        if syb_plan_approved_on > today:
+            raise FutureDate(
+                f"syb_plan_approved_on {syb_plan_approved_on} is after today ({today})",
+                field="syb_plan_approved_on",
+            )
+        if syb_plan_approved_on <= birth_date:
+            raise invalid("syb_plan_approved_on", "must be after the birth date")
+
+
 async def link_region(
     conn: AsyncConnection, table: sa.Table, column: str, owner_id: str, region: str
 ) -> bool:
@@ -140,6 +159,8 @@ async def register_individual(
     credit_community: bool,
     syb_trained: bool,
     region_code: str,
+    graduation_year: int | None = None,
+    syb_plan_approved_on: date | None = None,
 ) -> str:
     """Register a person; refuses an invalid ID (`InvalidIdNumber`) or a second registration (`Duplicate`
     with the existing `id`, nothing written: the caller decides whether to share the record)."""
@@ -150,6 +171,7 @@ async def register_individual(
         phone = required_text(phone, "phone", 40)
     cats = checked_categories(categories, CATEGORIES)
     certs = checked_certificates(certificates, today)
+    check_eligibility_facts(resident.birth_date, graduation_year, syb_plan_approved_on, today)
     check_region(region_code)
     await _refuse_duplicate(conn, "individual", resident.number)
     borrower_id = await _insert(
@@ -165,6 +187,8 @@ async def register_individual(
             "certificates": [cert.to_json() for cert in certs],
             "credit_community": credit_community,
             "syb_trained": syb_trained,
+            "graduation_year": graduation_year,
+            "syb_plan_approved_on": syb_plan_approved_on,
             "region_code": region_code,
             "created_by": tx.actor.client_id,
         },
@@ -181,6 +205,8 @@ async def register_individual(
             "certificates": [cert.to_json() for cert in certs],
             "credit_community": credit_community,
             "syb_trained": syb_trained,
+            "graduation_year": graduation_year,
+            "syb_plan_approved_on": syb_plan_approved_on and syb_plan_approved_on.isoformat(),
             "region_code": region_code,
         },
         region_code=region_code,

@@ -273,6 +273,8 @@ borrowers = sa.Table(
     sa.Column("syb_trained", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("staff_count", sa.Integer()),
     sa.Column("eligible_new_hires", sa.Integer()),
+    sa.Column("graduation_year", sa.Integer()),  # migration 0010
+    sa.Column("syb_plan_approved_on", sa.Date()),  # migration 0010: the SYB business plan's approval
     sa.Column("region_code", sa.String(6), nullable=False),  # of the registering window
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("created_by", sa.String(40)),
@@ -535,4 +537,26 @@ user_sessions = sa.Table(
     sa.Column("csrf_token", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+
+application_partners = sa.Table(
+    "application_partners",
+    metadata,
+    # The other members of a partnership application (migration 0010), one row each, so that the
+    # partnership's loan and the open application count in each member's own record.
+    sa.Column("application_id", sa.String(40), sa.ForeignKey("applications.id"), primary_key=True),
+    sa.Column("borrower_id", sa.String(40), sa.ForeignKey("borrowers.id"), primary_key=True),
+    sa.Index("ix_application_partners_borrower", "borrower_id"),
+)
+
+application_other_loans = sa.Table(
+    "application_other_loans",
+    metadata,
+    # Loans outside the programme declared at application for the borrower or the spouse (2018 rule).
+    sa.Column("application_id", sa.String(40), sa.ForeignKey("applications.id"), primary_key=True),
+    sa.Column("position", sa.Integer(), primary_key=True),
+    sa.Column("holder", sa.String(8), nullable=False),  # borrower | spouse
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("outstanding_fen", Fen(), nullable=False),
 )

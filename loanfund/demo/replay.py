@@ -220,6 +220,9 @@ class Replay:
                 credit_community=holder.credit_community,
                 syb_trained=holder.syb_trained,
                 region_code=fund.spec.prefix,
+                # The facts eligibility asks for: a recent graduate, a plan approved with the training.
+                graduation_year=day.year - 1 if "graduate" in holder.categories else None,
+                syb_plan_approved_on=day if holder.syb_trained else None,
             )
         fund.registered.append(holder.borrower_id)
 

@@ -17,8 +17,10 @@ from loanfund.money import format_fen
 from loanfund.policy import Policy
 
 GUARANTEE_KINDS = ("credit", "guarantor", "collateral", "joint")
-# Domain.md §3 notes: guarantors are civil servants and staff of public institutions with stable income.
-GUARANTOR_EMPLOYER_KINDS = ("civil_service", "public_institution")
+# Whose loan it is: the 2018 rule covers the borrower's and the spouse's other loans.
+OTHER_LOAN_HOLDERS = ("borrower", "spouse")
+# Kinds a window records; the policy's `other_loans_rule` says which of them are permitted.
+OTHER_LOAN_RECORDED_KINDS = (*policies.OTHER_LOAN_KINDS, "business", "other")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,21 @@ class BorrowerFacts:
     syb_trained: bool = False
     staff_count: int | None = None
     eligible_new_hires: int | None = None
+    graduation_year: int | None = None
+    # The SYB-trained borrower's business plan, approved on this date (the credit-guarantee waiver).
+    syb_plan_approved_on: date | None = None
+
+
+@dataclass(frozen=True)
+class OtherLoanFacts:
+    """A loan outside the programme, declared at application for the borrower or the spouse."""
+
+    holder: str  # borrower | spouse
+    kind: str  # one of OTHER_LOAN_RECORDED_KINDS
+    outstanding_fen: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"holder": self.holder, "kind": self.kind, "outstanding_fen": self.outstanding_fen}
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,9 @@ class Request:
     history: History = field(default_factory=History)
     # The other members of a partnership (合伙经营); empty for a borrower applying alone.
     partners: tuple[BorrowerFacts, ...] = ()
+    # Each partner's own record, in the order of `partners` (missing ones: no record).
+    partner_histories: tuple[History, ...] = ()
+    other_loans: tuple[OtherLoanFacts, ...] = ()
 
 
 def _yuan(fen: int) -> str:
@@ -152,50 +172,129 @@ def admitted_categories(policy: Policy, borrower: BorrowerFacts) -> list[str]:
     return [category for category in borrower.categories if category in admitted]
 
 
-def check_category(policy: Policy, borrower: BorrowerFacts) -> Check:
+def _certificate_missing(policy: Policy, borrower: BorrowerFacts, applied_on: date) -> str | None:
+    if not policy.flag("laid_off_certificate_required"):
+        return None
+    year = applied_on.year
+    if any(
+        cert.kind == "reemployment" and cert.inspected_year == year and cert.issued_on <= applied_on
+        for cert in borrower.certificates
+    ):
+        return None
+    inspected = sorted({cert.inspected_year for cert in borrower.certificates if cert.kind == "reemployment"})
+    seen = f" (certificates on file are inspected for {', '.join(map(str, inspected))})" if inspected else ""
+    return f"needs a re-employment certificate inspected for {year}{seen}"
+
+
+def _graduation_missing(policy: Policy, borrower: BorrowerFacts, applied_on: date) -> str | None:
+    window = policy.optional_integer("graduate_window_years")
+    if window is None:
+        return None
+    year = borrower.graduation_year
+    if year is None:
+        return f"needs a graduation year (graduates count for {window} years after graduating)"
+    if year > applied_on.year:
+        return f"graduates in {year}, after the application year {applied_on.year}"
+    if applied_on.year - year > window:
+        return (
+            f"graduated in {year}, {applied_on.year - year} years before {applied_on.year};"
+            f" graduates count for {window} years"
+        )
+    return None
+
+
+def unproven_categories(policy: Policy, borrower: BorrowerFacts, applied_on: date) -> dict[str, str]:
+    """Admitted categories claimed without the fact that proves them, each with what is missing.
+
+    A claim without its proof does not count; the borrower may still qualify by another category.
+    """
+    missing: dict[str, str] = {}
+    for category in admitted_categories(policy, borrower):
+        if category == "laid_off":
+            reason = _certificate_missing(policy, borrower, applied_on)
+        elif category == "graduate":
+            reason = _graduation_missing(policy, borrower, applied_on)
+        else:
+            reason = None
+        if reason is not None:
+            missing[category] = reason
+    return missing
+
+
+def check_category(policy: Policy, borrower: BorrowerFacts, applied_on: date) -> Check:
     admitted = admitted_categories(policy, borrower)
-    if admitted:
-        return Check("category", True, f"Category {_list(admitted)} is admitted under {policy.edition}.")
+    if not admitted:
+        return Check(
+            "category",
+            False,
+            f"None of the borrower's categories ({_list(borrower.categories)}) is admitted under"
+            f" {policy.edition}, which admits {_list(policy.categories())}.",
+        )
+    unproven = unproven_categories(policy, borrower, applied_on)
+    proven = [category for category in admitted if category not in unproven]
+    notes = "".join(f" {category} does not count: it {reason}." for category, reason in unproven.items())
+    if not proven:
+        return Check(
+            "category",
+            False,
+            f"Category {_list(admitted)} is admitted under {policy.edition}, but no claim is proven.{notes}",
+        )
+    also = f" (also {_list(proven[1:])})" if len(proven) > 1 else ""
     return Check(
         "category",
-        False,
-        f"None of the borrower's categories ({_list(borrower.categories)}) is admitted under"
-        f" {policy.edition}, which admits {_list(policy.categories())}.",
+        True,
+        f"Admitted as {proven[0]}{also} under {policy.edition}; category {_list(admitted)} is admitted."
+        f"{notes}",
     )
 
 
-def check_reemployment_certificate(policy: Policy, borrower: BorrowerFacts, applied_on: date) -> Check | None:
-    """Only when the borrower is admitted as laid_off: a certificate inspected for the application year.
-
-    A borrower also admitted under another category does not depend on it, and passes with that reason.
-    """
-    admitted = admitted_categories(policy, borrower)
-    if "laid_off" not in admitted or not policy.flag("laid_off_certificate_required"):
+def _proof_check(
+    rule: str, category: str, policy: Policy, borrower: BorrowerFacts, applied_on: date, proven_text: str
+) -> Check | None:
+    """The proof of one claimed category: passes with the proof, or when another proven category carries."""
+    if category not in admitted_categories(policy, borrower):
         return None
-    year = applied_on.year
-    valid = [
-        cert
-        for cert in borrower.certificates
-        if cert.kind == "reemployment" and cert.inspected_year == year and cert.issued_on <= applied_on
-    ]
-    if valid:
-        return Check(
-            "reemployment_certificate", True, f"A re-employment certificate is inspected for {year}."
-        )
-    others = [category for category in admitted if category != "laid_off"]
+    unproven = unproven_categories(policy, borrower, applied_on)
+    if category not in unproven:
+        return Check(rule, True, proven_text)
+    others = [c for c in admitted_categories(policy, borrower) if c != category and c not in unproven]
     if others:
         return Check(
-            "reemployment_certificate",
+            rule,
             True,
-            f"No re-employment certificate inspected for {year}, but the borrower is admitted as"
-            f" {_list(others)} as well.",
+            f"The {category} claim {unproven[category]}, so it does not count; the borrower is admitted"
+            f" as {_list(others)} instead.",
         )
-    inspected = sorted({cert.inspected_year for cert in borrower.certificates if cert.kind == "reemployment"})
-    seen = f" (certificates on file are inspected for {', '.join(map(str, inspected))})" if inspected else ""
-    return Check(
+    return Check(rule, False, f"A {category} borrower {unproven[category]}.")
+
+
+def check_reemployment_certificate(policy: Policy, borrower: BorrowerFacts, applied_on: date) -> Check | None:
+    """Only when the borrower claims laid_off and the policy asks for the certificate."""
+    if not policy.flag("laid_off_certificate_required"):
+        return None
+    return _proof_check(
         "reemployment_certificate",
-        False,
-        f"A laid-off borrower needs a re-employment certificate inspected for {year}{seen}.",
+        "laid_off",
+        policy,
+        borrower,
+        applied_on,
+        f"A re-employment certificate is inspected for {applied_on.year}.",
+    )
+
+
+def check_graduation(policy: Policy, borrower: BorrowerFacts, applied_on: date) -> Check | None:
+    """Only when the borrower claims graduate and the policy limits the years after graduation."""
+    window = policy.optional_integer("graduate_window_years")
+    if window is None:
+        return None
+    return _proof_check(
+        "graduation_year",
+        "graduate",
+        policy,
+        borrower,
+        applied_on,
+        f"Graduated in {borrower.graduation_year}, within the {window} years after graduation that"
+        f" {policy.edition} allows on {applied_on}.",
     )
 
 
@@ -252,6 +351,7 @@ def check_term(policy: Policy, borrower: BorrowerFacts, term_months: int) -> Che
 
 
 def check_repeat_support(policy: Policy, history: History) -> Check:
+    """Every programme loan counts, whether the person borrowed alone or as a partner."""
     limit = policy.optional_integer("repeat_support_max")
     number = history.previous_loans + 1
     if limit is None:
@@ -306,7 +406,75 @@ def check_no_open_application(history: History) -> Check:
     )
 
 
-def check_guarantee_kind(policy: Policy, borrower: BorrowerFacts, amount_fen: int, kind: str) -> Check:
+def _loan_text(loan: OtherLoanFacts) -> str:
+    return f"{loan.holder} {loan.kind} loan {_yuan(loan.outstanding_fen)}"
+
+
+def check_other_loans(policy: Policy, loans: tuple[OtherLoanFacts, ...]) -> Check | None:
+    """2018 on: borrower and spouse hold no other loans except the kinds the policy excepts."""
+    rule = policy.value("other_loans_rule")
+    if rule is None:
+        if not loans:
+            return None
+        return Check(
+            "other_loans",
+            True,
+            f"Other loans are not restricted under {policy.edition} ({'; '.join(map(_loan_text, loans))}).",
+        )
+    assert isinstance(rule, policies.OtherLoansRule)
+    counted = [loan for loan in loans if rule.includes_spouse or loan.holder == "borrower"]
+    who = "the borrower and spouse" if rule.includes_spouse else "the borrower"
+    kinds = [kind for kind in rule.excepted if kind != "consumer"]
+    allowed = ", ".join(kinds)
+    if "consumer" in rule.excepted:
+        allowed += f" loans and consumer loans up to {_yuan(rule.consumer_loan_max)}"
+    else:
+        allowed += " loans"
+    refused = [
+        loan
+        for loan in counted
+        if not policies.evaluate_other_loans_permitted(rule, [(loan.kind, loan.outstanding_fen)])
+    ]
+    if refused:
+        return Check(
+            "other_loans",
+            False,
+            f"Under {policy.edition} {who} may hold only {allowed}; not permitted:"
+            f" {'; '.join(map(_loan_text, refused))} outstanding.",
+        )
+    declared = "; ".join(map(_loan_text, counted)) if counted else "none declared"
+    return Check(
+        "other_loans",
+        True,
+        f"Other loans of {who} are permitted under {policy.edition} (only {allowed}): {declared}.",
+    )
+
+
+def _syb_plan_approved(borrower: BorrowerFacts, applied_on: date) -> bool:
+    approved = borrower.syb_plan_approved_on
+    return borrower.syb_trained and approved is not None and approved <= applied_on
+
+
+def _waiver_facts(borrower: BorrowerFacts, applied_on: date) -> str:
+    facts = [
+        "recommended by a credit community"
+        if borrower.credit_community
+        else "no credit-community recommendation"
+    ]
+    if _syb_plan_approved(borrower, applied_on):
+        facts.append(f"SYB trained with a business plan approved on {borrower.syb_plan_approved_on}")
+    elif borrower.syb_trained and borrower.syb_plan_approved_on is not None:
+        facts.append(f"SYB trained, business plan approved only on {borrower.syb_plan_approved_on}")
+    elif borrower.syb_trained:
+        facts.append("SYB trained without an approved business plan")
+    else:
+        facts.append("no SYB training")
+    return "; ".join(facts)
+
+
+def check_guarantee_kind(
+    policy: Policy, borrower: BorrowerFacts, amount_fen: int, kind: str, applied_on: date
+) -> Check:
     if kind != "credit":
         return Check("guarantee_kind", True, f"A {kind} counter-guarantee is admitted.")
     waiver = policy.value("credit_guarantee_waiver")
@@ -319,45 +487,40 @@ def check_guarantee_kind(policy: Policy, borrower: BorrowerFacts, amount_fen: in
         borrower_kind="individual",
         amount_fen=amount_fen,
         credit_community=borrower.credit_community,
-        syb_trained_with_plan=borrower.syb_trained,
+        syb_trained_with_plan=_syb_plan_approved(borrower, applied_on),
     )
     conditions = []
     if isinstance(waiver, policies.CreditGuaranteeWaiver):
         if waiver.credit_community:
             conditions.append("a credit-community recommendation")
         if waiver.syb_training_with_plan:
-            conditions.append("SYB training")
+            conditions.append("SYB training with an approved business plan")
         if waiver.individual_loan_max is not None:
             conditions.append(f"an individual loan of at most {_yuan(waiver.individual_loan_max)}")
     needs = " or ".join(conditions)
+    has = f" (the borrower: {_waiver_facts(borrower, applied_on)}; amount {_yuan(amount_fen)})"
     if allowed:
-        reasons = []
-        if borrower.credit_community:
-            reasons.append("credit community")
-        if borrower.syb_trained:
-            reasons.append("SYB trained")
-        has = f" (the borrower: {_list(reasons)}; amount {_yuan(amount_fen)})"
         return Check("guarantee_kind", True, f"A credit guarantee is allowed with {needs}{has}.")
     return Check(
         "guarantee_kind",
         False,
-        f"A credit guarantee needs {needs} under {policy.edition}; the borrower has none of these"
-        f" for {_yuan(amount_fen)}.",
+        f"A credit guarantee needs {needs} under {policy.edition}; the borrower has none of these{has}.",
     )
 
 
-def check_counter_guarantee(guarantee: GuaranteeFacts) -> Check | None:
+def check_counter_guarantee(policy: Policy, guarantee: GuaranteeFacts) -> Check | None:
     if guarantee.kind == "guarantor":
+        kinds = policy.employer_kinds()
         problems = []
         for g in guarantee.guarantors:
             if not g.found:
                 problems.append(f"guarantor {g.id} is not registered")
             elif g.is_borrower:
                 problems.append(f"guarantor {g.id} is the borrower")
-            elif g.employer_kind not in GUARANTOR_EMPLOYER_KINDS:
+            elif g.employer_kind not in kinds:
                 problems.append(
-                    f"guarantor {g.id} works in {g.employer_kind}; guarantors must work in"
-                    f" {' or '.join(GUARANTOR_EMPLOYER_KINDS)}"
+                    f"guarantor {g.id} works in {g.employer_kind}; under {policy.edition} guarantors must"
+                    f" work in {' or '.join(kinds)}"
                 )
         if not guarantee.guarantors:
             problems.append("no guarantor is named")
@@ -367,7 +530,7 @@ def check_counter_guarantee(guarantee: GuaranteeFacts) -> Check | None:
         return Check(
             "guarantors",
             True,
-            f"{count} guarantor(s), each registered and in the civil service or a public institution.",
+            f"{count} guarantor(s), each registered and working in {' or '.join(kinds)}.",
         )
     if guarantee.kind == "joint":
         missing = [member for member, found in guarantee.joint_borrowers if not found]
@@ -391,39 +554,50 @@ def check_counter_guarantee(guarantee: GuaranteeFacts) -> Check | None:
 
 
 def partner_checks(
-    policy: Policy, borrower: BorrowerFacts, partners: tuple[BorrowerFacts, ...], applied_on: date
+    policy: Policy,
+    borrower: BorrowerFacts,
+    partners: tuple[BorrowerFacts, ...],
+    histories: tuple[History, ...],
+    applied_on: date,
 ) -> list[Check | None]:
-    """Each partner must be eligible as a person on the same rules as the applicant."""
+    """Each partner must be eligible as a person, with their own record, by the applicant's rules."""
     if borrower.kind != "individual" or any(partner.kind != "individual" for partner in partners):
         return [Check("partnership", False, "A partnership is formed by individuals only.")]
     checks: list[Check | None] = []
     for number, partner in enumerate(partners, start=2):
+        history = histories[number - 2] if number - 2 < len(histories) else History()
         for check in (
             check_age(policy, partner, applied_on),
-            check_category(policy, partner),
+            check_category(policy, partner, applied_on),
             check_reemployment_certificate(policy, partner, applied_on),
+            check_graduation(policy, partner, applied_on),
+            check_repeat_support(policy, history),
+            check_no_outstanding(history),
+            check_no_default(history),
+            check_no_open_application(history),
         ):
             if check is not None:
-                checks.append(
-                    Check(f"partner_{check.rule}", check.passed, f"Member {number}: {check.detail}")
-                )
+                # The shared rules speak of "the borrower"; here the person is a partner, named by number.
+                detail = check.detail.replace("The borrower", "The partner")
+                checks.append(Check(f"partner_{check.rule}", check.passed, f"Member {number}: {detail}"))
     return checks
 
 
 def evaluate(policy: Policy, request: Request) -> Eligibility:
     """Every rule of `policy` for one application; eligible only when every check passed."""
-    borrower, history = request.borrower, request.history
+    borrower, history, applied_on = request.borrower, request.history, request.applied_on
     checks: list[Check | None] = []
     if borrower.kind == "individual":
         checks += [
-            check_age(policy, borrower, request.applied_on),
-            check_category(policy, borrower),
-            check_reemployment_certificate(policy, borrower, request.applied_on),
+            check_age(policy, borrower, applied_on),
+            check_category(policy, borrower, applied_on),
+            check_reemployment_certificate(policy, borrower, applied_on),
+            check_graduation(policy, borrower, applied_on),
         ]
     else:
         checks += [check_small_firm(policy)]
     if request.partners:
-        checks += partner_checks(policy, borrower, request.partners, request.applied_on)
+        checks += partner_checks(policy, borrower, request.partners, request.partner_histories, applied_on)
     checks.append(check_amount(policy, borrower, request.amount_fen, 1 + len(request.partners)))
     if borrower.kind != "individual":
         checks.append(check_new_hires(policy, borrower))
@@ -433,13 +607,14 @@ def evaluate(policy: Policy, request: Request) -> Eligibility:
         check_no_outstanding(history),
         check_no_default(history),
         check_no_open_application(history),
-        check_guarantee_kind(policy, borrower, request.amount_fen, request.guarantee.kind),
-        check_counter_guarantee(request.guarantee),
+        check_other_loans(policy, request.other_loans),
+        check_guarantee_kind(policy, borrower, request.amount_fen, request.guarantee.kind, applied_on),
+        check_counter_guarantee(policy, request.guarantee),
     ]
     done = tuple(check for check in checks if check is not None)
     return Eligibility(
         eligible=all(check.passed for check in done),
-        is_4050=borrower_is_4050(borrower, request.applied_on),
+        is_4050=borrower_is_4050(borrower, applied_on),
         policy_edition=policy.edition,
         checks=done,
     )

@@ -10,14 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund.borrowers import queries as borrower_queries
 from loanfund.borrowers.queries import Borrower
+from loanfund.db.tables import application_other_loans, application_partners
 from loanfund.eligibility import queries
 from loanfund.eligibility.rules import (
     GUARANTEE_KINDS,
+    OTHER_LOAN_HOLDERS,
+    OTHER_LOAN_RECORDED_KINDS,
     BorrowerFacts,
     CertificateFacts,
     Eligibility,
     GuaranteeFacts,
     GuarantorFacts,
+    OtherLoanFacts,
     Request,
     evaluate,
 )
@@ -26,6 +30,8 @@ from loanfund.funds.service import fund_policy
 from loanfund.guarantors import queries as guarantor_queries
 
 MAX_TERM_MONTHS = 600  # beyond any edition; longer is an input error, not an eligibility question
+MAX_OTHER_LOANS = 20
+MAX_PURPOSE_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,12 @@ class ApplicationRequest:
     guarantee: GuaranteeRequest
     # The other members of a partnership, each a registered individual borrower.
     partner_borrower_ids: tuple[str, ...] = ()
+    # Loans outside the programme held by the borrower or the spouse, as declared at the window.
+    other_loans: tuple[OtherLoanFacts, ...] = ()
+    # What the application says beyond the rules; checked here so that an eligibility check and a
+    # submission refuse the same input (None: a library caller that checks them itself).
+    purpose: str | None = None
+    jobs_created: int | None = None
 
 
 def _unique(ids: Sequence[str], field: str) -> None:
@@ -81,7 +93,29 @@ def validate_guarantee(guarantee: GuaranteeRequest, borrower_id: str) -> None:
         raise invalid("guarantee.collateral_description", "must not be empty")
 
 
+def validate_other_loans(loans: Sequence[OtherLoanFacts]) -> None:
+    if len(loans) > MAX_OTHER_LOANS:
+        raise invalid("other_loans", f"must list at most {MAX_OTHER_LOANS} loans")
+    for index, loan in enumerate(loans):
+        field = f"other_loans[{index}]"
+        if loan.holder not in OTHER_LOAN_HOLDERS:
+            raise invalid(f"{field}.holder", f"must be one of {', '.join(OTHER_LOAN_HOLDERS)}")
+        if loan.kind not in OTHER_LOAN_RECORDED_KINDS:
+            raise invalid(f"{field}.kind", f"must be one of {', '.join(OTHER_LOAN_RECORDED_KINDS)}")
+        if loan.outstanding_fen <= 0:
+            raise invalid(f"{field}.outstanding", "must be more than zero (leave out a repaid loan)")
+
+
 def validate_request(request: ApplicationRequest, today: date) -> None:
+    """Input faults (422 validation_error, future_date), alike for an eligibility check and a submission."""
+    if request.purpose is not None:
+        purpose = request.purpose.strip()
+        if not purpose:
+            raise invalid("purpose", "must not be empty")
+        if len(purpose) > MAX_PURPOSE_LENGTH:
+            raise invalid("purpose", f"must have at most {MAX_PURPOSE_LENGTH} characters")
+    if request.jobs_created is not None and request.jobs_created < 0:
+        raise invalid("jobs_created", "must not be negative")
     if request.amount_fen <= 0:
         raise invalid("amount", "must be more than zero")
     if not 1 <= request.term_months <= MAX_TERM_MONTHS:
@@ -95,6 +129,7 @@ def validate_request(request: ApplicationRequest, today: date) -> None:
     _unique(request.partner_borrower_ids, "partner_borrower_ids")
     if request.borrower_id in request.partner_borrower_ids:
         raise invalid("partner_borrower_ids", "must name the other members, not the borrower")
+    validate_other_loans(request.other_loans)
 
 
 def borrower_facts(borrower: Borrower) -> BorrowerFacts:
@@ -110,6 +145,8 @@ def borrower_facts(borrower: Borrower) -> BorrowerFacts:
         syb_trained=borrower.syb_trained,
         staff_count=borrower.staff_count,
         eligible_new_hires=borrower.eligible_new_hires,
+        graduation_year=borrower.graduation_year,
+        syb_plan_approved_on=borrower.syb_plan_approved_on,
     )
 
 
@@ -169,8 +206,40 @@ async def check(
         history=await queries.history(
             conn, borrower.id, today, exclude_application_id=exclude_application_id
         ),
+        other_loans=request.other_loans,
     )
-    return evaluate(policy, replace(facts, partners=await partner_facts(conn, request, region_prefix)))
+    partners = await partner_facts(conn, request, region_prefix)
+    histories = tuple(
+        [
+            await queries.history(conn, partner_id, today, exclude_application_id=exclude_application_id)
+            for partner_id in request.partner_borrower_ids
+        ]
+    )
+    return evaluate(policy, replace(facts, partners=partners, partner_histories=histories))
+
+
+async def record_facts(conn: AsyncConnection, application_id: str, request: ApplicationRequest) -> None:
+    """Store what a submitted application declared beyond its own row: the partnership's members (so
+    the application and its loan count in each member's record) and the other loans."""
+    if request.partner_borrower_ids:
+        await conn.execute(
+            application_partners.insert(),
+            [{"application_id": application_id, "borrower_id": b} for b in request.partner_borrower_ids],
+        )
+    if request.other_loans:
+        await conn.execute(
+            application_other_loans.insert(),
+            [
+                {
+                    "application_id": application_id,
+                    "position": position,
+                    "holder": loan.holder,
+                    "kind": loan.kind,
+                    "outstanding_fen": loan.outstanding_fen,
+                }
+                for position, loan in enumerate(request.other_loans)
+            ],
+        )
 
 
 async def partner_facts(

@@ -143,6 +143,11 @@ class _ParamAccess:
         assert isinstance(value, tuple)
         return value
 
+    def employer_kinds(self, name: str = "guarantor_employer_kinds") -> tuple[str, ...]:
+        value = self._typed(name, "employer_kinds")
+        assert isinstance(value, tuple)
+        return value
+
 
 @dataclass(frozen=True)
 class Edition(_ParamAccess):

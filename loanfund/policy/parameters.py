@@ -25,6 +25,7 @@ from loanfund.money import format_fen, parse_pct, parse_yuan
 
 __all__ = [
     "CATEGORIES",
+    "EMPLOYER_KINDS",
     "FILE_TAGS",
     "NOT_ADMITTED",
     "OTHER_LOAN_KINDS",
@@ -57,7 +58,9 @@ __all__ = [
     "value_to_json",
 ]
 
-ParamType = Literal["money", "months", "percent", "int", "bool", "categories", "period_kinds", "formula"]
+ParamType = Literal[
+    "money", "months", "percent", "int", "bool", "categories", "period_kinds", "employer_kinds", "formula"
+]
 Tag = Literal["N", "L", "?", "ours", "override"]
 # "override" is never written in a file: it marks what a fund changed.
 FILE_TAGS: tuple[Tag, ...] = ("N", "L", "?", "ours")
@@ -77,6 +80,9 @@ CATEGORIES: tuple[str, ...] = (
     "disabled",
     "poverty_registered",
 )
+
+# api.md, POST /guarantors; the order is the canonical order of an employer_kinds value.
+EMPLOYER_KINDS: tuple[str, ...] = ("civil_service", "public_institution", "state_enterprise", "other")
 
 # Loans a borrower (and spouse) may already hold under the 2018 rule, when excepted by the policy.
 OTHER_LOAN_KINDS: tuple[str, ...] = ("student", "poverty_relief", "housing", "car", "consumer")
@@ -301,6 +307,15 @@ REGISTRY: Mapping[str, ParamSpec] = {
         nullable=True,
         kinds=("other_loans",),
     ),
+    "guarantor_employer_kinds": ParamSpec(
+        "employer_kinds", "Employers whose staff may act as guarantors (counter-guarantee)."
+    ),
+    "graduate_window_years": ParamSpec(
+        "int",
+        "Years after graduation during which a graduate counts as one; none = no limit.",
+        nullable=True,
+        minimum=0,
+    ),
     "credit_guarantee_waiver": ParamSpec(
         "formula",
         "When no counter-guarantee is needed (credit guarantee).",
@@ -367,6 +382,8 @@ def _parse(spec: ParamSpec, raw: object) -> ParamValue:
         return _categories(raw)
     if spec.type == "period_kinds":
         return _period_kinds(raw)
+    if spec.type == "employer_kinds":
+        return _employer_kinds(raw)
     return _formula(raw, spec.kinds)
 
 
@@ -441,6 +458,17 @@ def _period_kinds(raw: object) -> tuple[str, ...]:
     if any(not isinstance(item, str) or item not in PERIOD_KINDS for item in raw) or len(set(raw)) < len(raw):
         raise _Bad(f"must list each of {', '.join(PERIOD_KINDS)} at most once")
     return tuple(k for k in PERIOD_KINDS if k in raw)
+
+
+def _employer_kinds(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _Bad("must be a non-empty list of employer kinds")
+    for item in raw:
+        if not isinstance(item, str) or item not in EMPLOYER_KINDS:
+            raise _Bad(f"unknown employer kind {item!r}; known: {', '.join(EMPLOYER_KINDS)}")
+    if len(set(raw)) != len(raw):
+        raise _Bad("an employer kind is given twice")
+    return tuple(k for k in EMPLOYER_KINDS if k in raw)
 
 
 def _fields(raw: Mapping[str, object], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:

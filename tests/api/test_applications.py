@@ -282,6 +282,10 @@ async def test_partnership_cap_and_partner_rules(world: World, admin: Api, manag
     assert [c["rule"] for c in app["eligibility"]["checks"] if c["rule"].startswith("partner_")] == [
         "partner_age",
         "partner_category",
+        "partner_repeat_support",
+        "partner_no_outstanding_loan",
+        "partner_no_default",
+        "partner_no_open_application",
     ]
     alone = await register_person(window, seq="14")
     assert_problem(

@@ -72,8 +72,19 @@ async def test_id_number_checks(world: World) -> None:
     ]:
         assert_problem(await register(bad), 422, "invalid_id_number")
     assert_problem(await register(19900101), 422, "validation_error")
-    # The district code is not judged against the birth year (or at all).
-    assert (await register(resident_id("19500101", female=True, district="990101"))).status_code == 201
+    # The district code is not judged against the birth year, only its province must exist.
+    assert (await register(resident_id("19500101", female=True, district="239901"))).status_code == 201
+    body = assert_problem(
+        await register(resident_id("19500101", female=True, district="990101")), 422, "invalid_id_number"
+    )
+    assert body["reason"] == "province"
+    for born in ("18000101", "19001231"):
+        body = assert_problem(await register(resident_id(born, female=True)), 422, "invalid_id_number")
+        assert body["reason"] == "birth_date" and "after 1900" in body["detail"]
+    spaced = resident_id("19900102", female=False)
+    body = assert_problem(await register(f"{spaced[:6]} {spaced[6:]}"), 422, "invalid_id_number")
+    assert body["reason"] == "format" and "spaces" in body["detail"]
+    assert (await register(f" {spaced} ")).status_code == 201  # only the ends are trimmed
     # Lower-case x is accepted and stored upper-case.
     for seq in range(10, 99):
         number = resident_id("19850505", female=True, seq=str(seq))

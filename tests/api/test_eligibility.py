@@ -62,7 +62,7 @@ async def test_policy_in_force_on_applied_on(world: World, admin: Api) -> None:
     )
     assert adopted.status_code == 201, adopted.text
     window = await world.caller("window", region="2301")
-    graduate = await register_person(window, birth="19850101", categories=("graduate",))
+    graduate = await register_person(window, birth="19850101", categories=("graduate",), graduation_year=2007)
 
     early = (
         await window.post(

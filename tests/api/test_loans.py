@@ -38,6 +38,9 @@ async def approved(
     return dict(response.json())
 
 
+GRADUATE_2008 = {"categories": ("graduate",), "graduation_year": 2008}
+
+
 def loan_body(app: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "application_id": app["id"],
@@ -249,7 +252,7 @@ async def test_benchmark_ceiling_at_the_contract_date(
     await dated_setup(admin, manager, edition="cn-2008", start="2009-01-05")
     bank = await world.caller("bank", bank="ICBC")
     first = await approved(
-        world, manager, fund="OLD", applied_on="2009-03-01", person={"categories": ("graduate",)}
+        world, manager, fund="OLD", applied_on="2009-03-01", person=GRADUATE_2008
     )
     # 24 months in 2009: the 1-3 year benchmark, 5.40% from 2008-12-23; cn-2008 allows + 3.00 pp.
     body = {"disbursed_on": "2009-03-10", "maturity_on": "2011-03-10"}
@@ -265,7 +268,7 @@ async def test_benchmark_ceiling_at_the_contract_date(
     )
     # A contract signed before the last cut is priced on the fixing in force that day.
     second = await approved(
-        world, manager, seq="03", fund="OLD", applied_on="2009-03-01", person={"categories": ("graduate",)}
+        world, manager, seq="03", fund="OLD", applied_on="2009-03-01", person=GRADUATE_2008
     )
     early = await disburse(bank, second, contracted_on="2008-12-22", annual_rate_pct="8.67", **body)
     assert (early["contracted_on"], early["reference_rate_pct"], early["rate_ceiling_pct"]) == (

@@ -172,14 +172,13 @@ D2010 = date(2010, 3, 1)
 
 
 def test_cn2008_categories_and_caps() -> None:
-    result = run("cn-2008", person(categories=("graduate",)), amount_yuan=50_000, applied_on=D2010)
+    graduate = person(categories=("graduate",), graduation_year=2009)
+    result = run("cn-2008", graduate, amount_yuan=50_000, applied_on=D2010)
     assert result.eligible, result.checks
     assert not check(run("cn-2008", person(categories=("returning_migrant",)), applied_on=D2010), "category")[
         0
     ]
-    assert not check(
-        run("cn-2008", person(categories=("graduate",)), amount_yuan=50_001, applied_on=D2010), "amount_cap"
-    )[0]
+    assert not check(run("cn-2008", graduate, amount_yuan=50_001, applied_on=D2010), "amount_cap")[0]
 
 
 def test_cn2008_firm_cap_and_new_hire_share() -> None:
@@ -204,7 +203,7 @@ def test_cn2008_credit_guarantee_needs_a_waiver() -> None:
     assert not check(run("cn-2008", base, guarantee=credit, applied_on=D2010), "guarantee_kind")[0]
     community = replace(base, credit_community=True)
     assert check(run("cn-2008", community, guarantee=credit, applied_on=D2010), "guarantee_kind")[0]
-    syb = replace(base, syb_trained=True)
+    syb = replace(base, syb_trained=True, syb_plan_approved_on=date(2010, 2, 1))
     assert check(run("cn-2008", syb, guarantee=credit, applied_on=D2010), "guarantee_kind")[0]
     passed, detail = check(run("cn-2008", firm(10, 5), guarantee=credit, applied_on=D2010), "guarantee_kind")
     assert not passed and "individual" in detail
@@ -340,7 +339,34 @@ def test_cn2002_partnership_scales_with_members_and_checks_each_partner() -> Non
     uninspected = person(certificates=(certificate(2003),))
     refused = evaluate(policy, replace(base, partners=(partner, uninspected)))
     failed = [c for c in refused.checks if not c.passed]
-    assert [c.rule for c in failed] == ["partner_reemployment_certificate"]
-    assert failed[0].detail.startswith("Member 3: ")
+    # The only category claimed is unproven: it does not count, and the missing certificate says why.
+    assert [c.rule for c in failed] == ["partner_category", "partner_reemployment_certificate"]
+    assert all(check.detail.startswith("Member 3: ") for check in failed)
     with_firm = evaluate(policy, replace(base, partners=(firm(10, 5),)))
     assert "partnership" in [c.rule for c in with_firm.checks if not c.passed]
+
+
+# ---- issue 9: partners' records, unproven claims ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("edition", "limited"), [("cn-2016", False), ("cn-2018", True), ("cn-2020", True)])
+def test_partner_repeat_support_counts_their_own_loans(edition: str, limited: bool) -> None:
+    policy = resolve_policy(edition, {})
+    holder = person(categories=("registered_unemployed",))
+    base = Request(20_000_00, 12, date(2021, 6, 1), COLLATERAL, holder, partners=(holder,))
+    result = evaluate(policy, replace(base, partner_histories=(History(previous_loans=3),)))
+    assert (not result.eligible) is limited
+    passed, detail = check(result, "partner_repeat_support")
+    assert passed is not limited
+    if limited:
+        assert detail == "Member 2: The partner has had 3 programme loans; the policy allows at most 3."
+
+
+def test_two_unproven_claims_do_not_prove_each_other() -> None:
+    both = person(categories=("laid_off", "graduate"), graduation_year=2001)
+    result = run("cn-2008", both, applied_on=D2010)
+    assert failed(result) == {"category", "reemployment_certificate", "graduation_year"}
+    proven = replace(both, graduation_year=2009)
+    result = run("cn-2008", proven, applied_on=D2010)
+    assert result.eligible, result.checks
+    assert check(result, "category")[1].startswith("Admitted as graduate under cn-2008")

@@ -24,7 +24,7 @@ def test_every_library_code_has_a_status() -> None:
 
 
 def test_statuses_are_problem_statuses() -> None:
-    assert set(STATUS_BY_CODE.values()) <= {400, 401, 403, 404, 409, 413, 422, 429}
+    assert set(STATUS_BY_CODE.values()) <= {400, 401, 403, 404, 409, 413, 422, 429, 503}
 
 
 def test_the_contracts_codes_are_all_raised_by_the_library() -> None:

@@ -41,14 +41,23 @@ def test_known_public_examples() -> None:
     assert (parsed.birth_date, parsed.gender) == (date(1991, 1, 1), "male")
 
 
-def test_x_check_digit_lowercase_and_spaces_are_normalised() -> None:
+def test_x_check_digit_lowercase_and_outer_spaces_accepted() -> None:
     number = next(
         n for seq in range(100, 1000) if (n := with_check_digit(f"11010519491231{seq:03d}")).endswith("X")
     )
-    messy = f" {number[:6]} {number[6:14]}\t{number[14:-1]}\u3000{number[-1].lower()} "
-    parsed = parse_resident_id(messy, TODAY)
+    parsed = parse_resident_id(f" \t{number[:-1]}{number[-1].lower()}\u3000 ", TODAY)
     assert parsed.number == number
-    assert normalise_id(messy) == number
+
+
+@pytest.mark.parametrize("space", [" ", "\t", "\u3000", "\n"])
+def test_inner_spaces_are_refused_not_stripped(space: str) -> None:
+    number = with_check_digit("11010519640501002")
+    for cut in (6, 14, 17):
+        error = _refusal(number[:cut] + space + number[cut:])
+        assert error.facts["reason"] == "format"
+        assert "spaces" in error.detail
+    # Look-ups stay lenient: a search finds the person however the number is typed.
+    assert normalise_id(f"{number[:6]} {number[6:]}") == number
 
 
 def test_gender_from_17th_digit() -> None:
@@ -90,12 +99,35 @@ def test_leap_day_birth_date_accepted() -> None:
     assert parse_resident_id(with_check_digit("11010519640229002"), TODAY).birth_date == date(1964, 2, 29)
 
 
-def test_birth_date_in_the_future() -> None:
-    error = _refusal(with_check_digit("11010520250602001"))
+def test_birth_date_must_be_before_today() -> None:
+    for first17 in ("11010520250602001", "11010520250601001"):  # tomorrow, today
+        error = _refusal(with_check_digit(first17))
+        assert error.facts["reason"] == "birth_date"
+        assert "not before today" in error.detail
+    assert parse_resident_id(with_check_digit("11010520250531001"), TODAY).birth_date == date(2025, 5, 31)
+
+
+@pytest.mark.parametrize("first17", ["11010518000101002", "11010519001231002", "11010518991231002"])
+def test_birth_date_must_be_after_1900(first17: str) -> None:
+    error = _refusal(with_check_digit(first17))
     assert error.facts["reason"] == "birth_date"
-    assert "future" in error.detail
-    # Born today is not in the future.
-    assert parse_resident_id(with_check_digit("11010520250601001"), TODAY).birth_date == TODAY
+    assert "after 1900" in error.detail
+
+
+def test_first_day_after_1900_accepted() -> None:
+    assert parse_resident_id(with_check_digit("11010519010101002"), TODAY).birth_date == date(1901, 1, 1)
+
+
+@pytest.mark.parametrize("province", ["00", "10", "16", "20", "24", "30", "38", "47", "55", "60", "66", "99"])
+def test_province_code_must_exist(province: str) -> None:
+    error = _refusal(with_check_digit(f"{province}010519640501002"))
+    assert error.facts["reason"] == "province"
+    assert "province" in error.detail
+
+
+@pytest.mark.parametrize("province", ["11", "23", "46", "54", "65", "71", "81", "82", "83"])
+def test_real_province_codes_accepted(province: str) -> None:
+    assert parse_resident_id(with_check_digit(f"{province}010519640501002"), TODAY).gender == "female"
 
 
 @pytest.mark.parametrize(
@@ -126,8 +158,8 @@ def test_district_code_not_judged_against_birth_year() -> None:
     number = with_check_digit("11011419640501002")
     assert not ric.is_valid(number)
     assert parse_resident_id(number, TODAY).birth_date == date(1964, 5, 1)
-    # A code no register knows is accepted too: only format, date and check digit are judged.
-    assert parse_resident_id(with_check_digit("99999919640501002"), TODAY).gender == "female"
+    # A district no register knows is accepted too: only its province (characters 1-2) is judged.
+    assert parse_resident_id(with_check_digit("23999919640501002"), TODAY).gender == "female"
 
 
 def test_mask_id() -> None:

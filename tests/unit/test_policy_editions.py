@@ -140,6 +140,8 @@ NOTES: dict[str, dict[str, object]] = {
     "rate_tier_default": row(1, 1, 1, 1, 1),
     "laid_off_certificate_required": row(True, True, True, True, True),
     "other_loans_rule": row(None, None, None, OTHER_LOANS_2018, OTHER_LOANS_2018),
+    "guarantor_employer_kinds": row(*[("civil_service", "public_institution")] * 5),
+    "graduate_window_years": row(None, 2, 2, 2, 2),
 }
 
 # Tags the table gives for a cell; a blank cell keeps the tag of the edition it inherits from.
@@ -178,6 +180,9 @@ TAGS: dict[tuple[str, str], str] = {
     ("subsidy_period_kinds", "cn-2002"): "L",
     ("subsidy_period_kinds", "cn-2020"): "L",
     ("compensation_rate_suspend_pct", "cn-2002"): "L",
+    ("guarantor_employer_kinds", "cn-2020"): "L",
+    ("graduate_window_years", "cn-2002"): "ours",
+    ("graduate_window_years", "cn-2020"): "?",
 }
 
 
