@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.context import UnitOfWorkMiddleware, request_context
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
-from api.routes import admin, agreements, applications, borrowers, events, funds, loans
+from api.routes import admin, agreements, applications, borrowers, claims, events, funds, loans
 from loanfund import policy
 from loanfund.config import Settings
 from loanfund.db import create_engine
@@ -69,6 +69,7 @@ def create_app(
             applications.router,
             loans.router,
             events.router,
+            claims.router,
             admin.router,
         ],
         middleware=[UnitOfWorkMiddleware],
