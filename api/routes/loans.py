@@ -59,6 +59,8 @@ class ExtensionIn(msgspec.Struct, forbid_unknown_fields=True):
 class OverdueIn(msgspec.Struct, forbid_unknown_fields=True):
     overdue_since: date
     overdue_principal: Yuan  # "0" allowed: an instalment of interest only
+    # Extension: the interest the instalment missed; it stays overdue until that is paid too.
+    overdue_interest: Yuan | None = None
 
 
 class ExtensionOut(msgspec.Struct):
@@ -302,6 +304,11 @@ async def report_overdue(ctx: Ctx, loan_id: FromPath[str], request: Request[Any,
         overdue_since=body.overdue_since,
         overdue_principal_fen=overdue_principal,
         today=today,
+        overdue_interest_fen=(
+            0
+            if body.overdue_interest is None
+            else parse_yuan(body.overdue_interest, field="overdue_interest", allow_zero=True)
+        ),
     )
     return await loan_out(ctx, await queries.get_loan(ctx.conn, loan_id, today))
 

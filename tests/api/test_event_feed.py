@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from typing import Any
 
@@ -133,4 +134,4 @@ async def test_concurrent_writers_are_read_exactly_once_in_order(world: World, i
     assert len(read) == len(set(read))  # never twice
     assert sorted(read) == sorted(committed)  # never skipped, nothing rolled back
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
-    assert any(a[1] > b[1] for a, b in zip(positions, positions[1:], strict=False)) or len(committed) < 2
+    assert any(a[1] > b[1] for a, b in itertools.pairwise(positions)) or len(committed) < 2
