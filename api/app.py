@@ -17,7 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.context import UnitOfWorkMiddleware, request_context
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
-from api.routes import admin, agreements, applications, borrowers, claims, delinquency, events, funds, loans
+from api.routes import (
+    admin,
+    agreements,
+    applications,
+    borrowers,
+    claims,
+    delinquency,
+    events,
+    funds,
+    loans,
+    reports,
+)
 from loanfund import policy
 from loanfund.config import Settings
 from loanfund.db import create_engine
@@ -71,6 +82,7 @@ def create_app(
             events.router,
             claims.router,
             delinquency.router,
+            reports.router,
             admin.router,
         ],
         middleware=[UnitOfWorkMiddleware],

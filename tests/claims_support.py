@@ -30,12 +30,13 @@ async def loan_on(
     window: Api | None = None,
     bank_code: str = "ICBC",
     fund: str = "HRB",
+    person: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A loan applied for, approved and disbursed on `on` (the business date is left at `on`)."""
     at(monkeypatch, on)
     window = window or await world.caller("window", region="2301")
-    person = await register_person(window, seq=seq)
-    body = application_body(person["id"], amount=principal, applied_on=on, bank=bank_code, fund=fund)
+    borrower = await register_person(window, seq=seq, **(person or {}))
+    body = application_body(borrower["id"], amount=principal, applied_on=on, bank=bank_code, fund=fund)
     app = (await window.post("/applications", body)).json()
     approved = await manager.post(f"/applications/{app['id']}/approve")
     assert approved.status_code == 200, approved.text

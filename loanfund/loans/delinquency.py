@@ -104,7 +104,7 @@ class MissedInstalment:
     cured_on: date | None
 
 
-def _instalment(row: Any) -> MissedInstalment:
+def instalment_from_row(row: Any) -> MissedInstalment:
     return MissedInstalment(**{name: getattr(row, name) for name in MissedInstalment.__dataclass_fields__})
 
 
@@ -122,7 +122,7 @@ async def missed_instalments(
         query = query.with_for_update()
     found: dict[str, list[MissedInstalment]] = {loan_id: [] for loan_id in loan_ids}
     for row in await conn.execute(query):
-        found[row.loan_id].append(_instalment(row))
+        found[row.loan_id].append(instalment_from_row(row))
     return found
 
 
@@ -213,7 +213,7 @@ async def apply_repayment(
         .where(loan_missed_instalments.c.loan_id == loan_id, loan_missed_instalments.c.cured_on.is_(None))
         .order_by(loan_missed_instalments.c.overdue_since, loan_missed_instalments.c.id)
     )
-    open_ = [_instalment(row) for row in await conn.execute(query)]
+    open_ = [instalment_from_row(row) for row in await conn.execute(query)]
     if not open_:
         return None
     principal_left, interest_left = principal_fen, interest_fen
