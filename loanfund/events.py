@@ -7,12 +7,13 @@ Exactly once, in order. Ids come from a sequence when a transaction writes its e
 transactions commit in another order: reading "ids above my cursor" would skip an event with a
 smaller id that commits after a larger one was read. So the feed's order is (tx_id, id), where
 `tx_id` is the writing transaction's id on PostgreSQL (`pg_current_xact_id()`), and a reader sees
-only events whose transaction is below the oldest transaction still running
-(`pg_snapshot_xmin(pg_current_snapshot())`): every such transaction has ended, so nothing can
-appear before them any more, and every transaction that has not ended — or has not begun — has a
-larger id, so whatever it writes comes after. A cursor is the last event id read; its position is
-looked up. On SQLite writers take turns (one database lock), ids are given in commit order, and
-`tx_id` is 0. A long-running write transaction delays the feed (never loses an event).
+only events whose transaction is below the oldest transaction still running in its snapshot (like
+`pg_snapshot_xmin(pg_current_snapshot())`, but leaving out transactions of other databases on the same
+server): every transaction below it has ended, so nothing can appear before them any more, and every
+transaction that has not ended — or has not begun — has a larger id, so whatever it writes comes
+after. A cursor is the last event id read; its position is looked up. On SQLite writers take turns
+(one database lock), ids are given in commit order, and `tx_id` is 0. A long-running write
+transaction in this database delays the feed (never loses an event).
 """
 
 from __future__ import annotations
@@ -38,7 +39,18 @@ def _xid(value: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
 
 
 _INSERT_POSTGRES = events.insert().values(tx_id=_xid(sa.func.pg_current_xact_id()))
-_OLDEST_RUNNING = _xid(sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot()))
+# The oldest transaction still running in the statement's snapshot, leaving out those that
+# pg_stat_activity shows in other databases of the server (they can never write this table, and a
+# server often holds other databases); without any, the snapshot's xmax. An xid that cannot be placed
+# (a prepared transaction, a backend that just ended) counts as this database's: it may only delay.
+_OLDEST_RUNNING = sa.literal_column(
+    """(SELECT coalesce(min(x::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+    FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+    WHERE x::text::bigint NOT IN (
+        SELECT backend_xid::text::bigint FROM pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()))""",
+    type_=sa.BigInteger(),
+)
 
 
 def row(

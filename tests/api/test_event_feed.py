@@ -38,8 +38,9 @@ async def read_all(bank: Api, cursor: str | None) -> tuple[list[str], str | None
 
 
 async def read_some(bank: Api, cursor: str | None) -> tuple[list[str], str | None]:
-    """`read_all` until it finds something: a write transaction anywhere on the server (other
-    databases too) holds the feed back until it ends, and tests of other projects may be running."""
+    """`read_all` until it finds something: a write transaction of this database that has not ended
+    yet (this suite's other tests do not run at the same time, but a pool may be slow to let go)
+    holds the feed back until it ends."""
     for _ in range(600):
         seen, cursor = await read_all(bank, cursor)
         if seen:
