@@ -170,7 +170,13 @@ async def test_rejected_claim_frees_the_loan_for_another(
     at(monkeypatch, CLAIM_DAY)
     await overdue(bank, loan, "2026-07-27")
     before = await ledger_state(manager)
-    claim = (await bank.post("/compensation-claims", {"loan_id": loan["id"], "claimed_on": CLAIM_DAY})).json()
+    body = {"loan_id": loan["id"], "claimed_on": CLAIM_DAY}
+    first = await bank.post("/compensation-claims", body, key="claim-1")
+    retried = await bank.post("/compensation-claims", body, key="claim-1")
+    assert (retried.status_code, retried.headers["idempotent-replayed"]) == (201, "true")
+    claim = first.json()
+    assert retried.json()["id"] == claim["id"]
+    assert_problem(await bank.post("/compensation-claims", body, key=""), 400, "idempotency_key_required")
     assert_problem(
         await manager.post(f"/compensation-claims/{claim['id']}/reject", {}), 422, "validation_error"
     )
