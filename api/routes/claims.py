@@ -20,11 +20,14 @@ from api.pagination import check_limit, decode_cursor, page
 from api.routes.agreements import CapacityOut, capacity_out
 from api.types import Currency, LongText, Yuan, YuanOut
 from loanfund import uow
-from loanfund.claims import queries, service
+from loanfund.agreements import queries as agreement_queries
+from loanfund.claims import queries, risk, service
 from loanfund.claims.queries import STATUSES, Claim, Recovery, WriteOff
 from loanfund.claims.risk import CompensationRate
 from loanfund.clock import business_date
 from loanfund.errors import ValidationFailed
+from loanfund.funds import queries as fund_queries
+from loanfund.funds.service import fund_policy
 from loanfund.loans import queries as loan_queries
 from loanfund.money import CURRENCY, format_fen, format_pct, parse_yuan
 
@@ -109,6 +112,19 @@ class PaymentOut(ClaimOut):
     agreement_suspended: bool  # by this payment
     fund_compensation_rate: RateOut
     fund_red_flag: bool  # raised by this payment
+
+
+class AgreementRateOut(msgspec.Struct):
+    agreement_id: str
+    fund_code: str
+    bank_code: str
+    as_of: date
+    compensation_rate: RateOut
+    compensation_suspend_pct: str
+    above_threshold: bool
+    fund_compensation_rate: RateOut
+    fund_red_flag_pct: str
+    fund_red_flag: bool
 
 
 class ClaimPage(msgspec.Struct):
@@ -326,6 +342,37 @@ async def write_off(ctx: Ctx, loan_id: FromPath[str], request: Request[Any, Any,
     )
 
 
+@get("/agreements/{agreement_id:str}/compensation-rate")
+async def agreement_compensation_rate(
+    ctx: Ctx, agreement_id: FromPath[str], as_of: FromQuery[date | None] = None
+) -> AgreementRateOut:
+    """The trailing-12-month compensation rate of the agreement's bank and of the whole fund, against
+    the agreement's suspension threshold and the fund's red flag (loanfund/claims/risk.py)."""
+    agreement = await agreement_queries.get_agreement(ctx.conn, agreement_id)
+    fund = await fund_queries.get_fund(ctx.conn, agreement.fund_code)
+    authorize(ctx, VIEWERS, region_code=fund.region_code, bank_code=agreement.bank_code, what="agreement")
+    day = as_of or business_date()
+    rate = await risk.compensation_rate(ctx.conn, agreement.fund_code, agreement.bank_code, as_of=day)
+    fund_rate = await risk.compensation_rate(ctx.conn, agreement.fund_code, None, as_of=day)
+    threshold = agreement.compensation_suspend_pct
+    if threshold is None:
+        threshold = (await fund_policy(ctx.conn, agreement.fund_code, day)).percent(
+            "compensation_rate_suspend_pct"
+        )
+    return AgreementRateOut(
+        agreement_id=agreement.id,
+        fund_code=agreement.fund_code,
+        bank_code=agreement.bank_code,
+        as_of=day,
+        compensation_rate=rate_out(rate),
+        compensation_suspend_pct=format_pct(threshold),
+        above_threshold=rate.above(threshold),
+        fund_compensation_rate=rate_out(fund_rate),
+        fund_red_flag_pct=format_pct(risk.FUND_RED_FLAG_PCT),
+        fund_red_flag=fund_rate.above(risk.FUND_RED_FLAG_PCT),
+    )
+
+
 router = Router(
     path="/",
     route_handlers=[
@@ -337,5 +384,6 @@ router = Router(
         record_recovery,
         list_recoveries,
         write_off,
+        agreement_compensation_rate,
     ],
 )

@@ -120,6 +120,25 @@ async def test_crossing_the_threshold_suspends_in_the_payment(
     assert [e["type"] for e in events].index("claim_paid") < [e["type"] for e in events].index(
         "agreement_suspended"
     )
+    rate = (await bank.get(f"/agreements/{agreement['id']}/compensation-rate")).json()
+    assert (rate["compensation_rate"]["compensation_rate_pct"], rate["compensation_suspend_pct"]) == (
+        "40.8",
+        "5",
+    )
+    assert (rate["above_threshold"], rate["fund_red_flag"]) == (True, True)
+    earlier = (
+        await manager.get(f"/agreements/{agreement['id']}/compensation-rate", {"as_of": "2026-10-28"})
+    ).json()
+    assert (earlier["compensation_rate"]["compensation_rate_pct"], earlier["above_threshold"]) == (
+        None,
+        False,
+    )
+    later = (
+        await manager.get(f"/agreements/{agreement['id']}/compensation-rate", {"as_of": "2027-10-30"})
+    ).json()
+    assert later["compensation_rate"]["compensation_paid"] == "0.00"  # out of the 12-month window
+    other = await world.caller("bank", bank="ABC")
+    assert_problem(await other.get(f"/agreements/{agreement['id']}/compensation-rate"), 404, "not_found")
     region_events = [e["type"] for e in (await manager.get("/events", {"limit": 500})).json()["items"]]
     assert "compensation_red_flag" in region_events
     async with world.engine.connect() as conn:
