@@ -60,11 +60,16 @@ class Portfolio:
     written_off: Tally = field(default_factory=Tally)  # loans written off, amount
     recovered_fund_fen: int = 0
     recovered_bank_fen: int = 0
-    borrowers_4050: int = 0
+    borrowers_4050_ids: set[str] = field(default_factory=set)
     jobs_created: int = 0
     compensation_rate: risk.CompensationRate | None = None
     red_flag: bool = False  # the fund's rate above risk.FUND_RED_FLAG_PCT (fund reports only)
     banks: list[Portfolio] = field(default_factory=list)
+
+    @property
+    def borrowers_4050(self) -> int:
+        """Distinct 4050 borrowers among the loans."""
+        return len(self.borrowers_4050_ids)
 
     @property
     def recovery_rate_pct(self) -> Decimal | None:
@@ -75,7 +80,7 @@ class Portfolio:
         )
 
 
-def _status(loan: Any, claim: Any, written_off: bool, dpd: int, repaid_fen: int, as_of: date) -> str:
+def _status(loan: Any, claim: Any, written_off: bool, dpd: int, as_of: date) -> str:
     if written_off:
         return "written_off"
     if claim is not None:
@@ -85,7 +90,45 @@ def _status(loan: Any, claim: Any, written_off: bool, dpd: int, repaid_fen: int,
     return "overdue" if dpd > 0 else "active"
 
 
-async def _tally(conn: AsyncConnection, fund_code: str, bank_code: str | None, as_of: date) -> Portfolio:
+def _add(
+    report: Portfolio,
+    loan: Any,
+    claim: Any,
+    written: int | None,
+    repaid_fen: int,
+    dpd: int,
+    recovered: tuple[int, int],
+) -> None:
+    as_of = report.as_of
+    status = _status(loan, claim, written is not None, dpd, as_of)
+    owed = loan.principal_fen - repaid_fen if status in ("active", "overdue") else 0
+    line = report.by_status[status]
+    line.loans += 1
+    line.principal_fen += loan.principal_fen
+    line.outstanding_fen += owed
+    if status in ("active", "overdue"):
+        bucket = report.by_bucket[delinquency.bucket_of(dpd)]
+        bucket.loans += 1
+        bucket.principal_fen += loan.principal_fen
+        bucket.outstanding_fen += owed
+    report.issued.add(loan.principal_fen)
+    if status == "repaid":
+        report.repaid.add(loan.principal_fen)
+    if claim is not None:
+        report.compensated.add(claim.amount_fen)
+    if written is not None:
+        report.written_off.add(written)
+    report.recovered_fund_fen += recovered[0]
+    report.recovered_bank_fen += recovered[1]
+    if loan.is_4050:
+        report.borrowers_4050_ids.add(loan.borrower_id)
+    report.jobs_created += loan.jobs_created
+
+
+async def _tally(
+    conn: AsyncConnection, fund_code: str, bank_code: str | None, as_of: date, parts: dict[str, Portfolio]
+) -> Portfolio:
+    """One pass over the loans fills the report and, for a fund report, the part of each bank."""
     scope = (fund_code, bank_code, as_of)
     rows = await queries.loans_disbursed(conn, *scope)
     repaid = await queries.principal_repaid(conn, scope)
@@ -94,40 +137,23 @@ async def _tally(conn: AsyncConnection, fund_code: str, bank_code: str | None, a
     written = await queries.written_off(conn, scope)
     missed = await queries.missed_instalments(conn, scope)
     report = Portfolio(fund_code, bank_code, as_of)
-    borrowers_4050: set[str] = set()
     for loan in rows:
         claim = claims.get(loan.id)
         arrears = delinquency.arrears_of(
             loan, missed.get(loan.id, []), None if claim is None else claim.decided_on
         )
-        dpd = delinquency.days_past_due(arrears, as_of)
-        repaid_fen = repaid.get(loan.id, 0)
-        status = _status(loan, claim, loan.id in written, dpd, repaid_fen, as_of)
-        owed = loan.principal_fen - repaid_fen if status in ("active", "overdue") else 0
-        line = report.by_status[status]
-        line.loans += 1
-        line.principal_fen += loan.principal_fen
-        line.outstanding_fen += owed
-        if status in ("active", "overdue"):
-            bucket = report.by_bucket[delinquency.bucket_of(dpd)]
-            bucket.loans += 1
-            bucket.principal_fen += loan.principal_fen
-            bucket.outstanding_fen += owed
-        report.issued.add(loan.principal_fen)
-        if status == "repaid":
-            report.repaid.add(loan.principal_fen)
-        if claim is not None:
-            report.compensated.add(claim.amount_fen)
-        if loan.id in written:
-            report.written_off.add(written[loan.id])
-        fund_part, bank_part = recovered.get(loan.id, (0, 0))
-        report.recovered_fund_fen += fund_part
-        report.recovered_bank_fen += bank_part
-        if loan.is_4050:
-            borrowers_4050.add(loan.borrower_id)
-        report.jobs_created += loan.jobs_created
-    report.borrowers_4050 = len(borrowers_4050)
-    report.compensation_rate = await risk.compensation_rate(conn, fund_code, bank_code, as_of=as_of)
+        figures = (
+            claim,
+            written.get(loan.id),
+            repaid.get(loan.id, 0),
+            delinquency.days_past_due(arrears, as_of),
+            recovered.get(loan.id, (0, 0)),
+        )
+        _add(report, loan, *figures)
+        if bank_code is None:
+            if loan.bank_code not in parts:
+                parts[loan.bank_code] = Portfolio(fund_code, loan.bank_code, as_of)
+            _add(parts[loan.bank_code], loan, *figures)
     return report
 
 
@@ -136,10 +162,18 @@ async def portfolio(
 ) -> Portfolio:
     """The fund's report (with one part per bank it has had an agreement with), or one bank's."""
     await fund_queries.get_fund(conn, fund_code)  # NotFound for an unknown fund
-    report = await _tally(conn, fund_code, bank_code, as_of)
+    parts = {
+        code: Portfolio(fund_code, code, as_of)
+        for code in (
+            [] if bank_code is not None else await agreement_queries.fund_bank_codes(conn, fund_code)
+        )
+    }
+    report = await _tally(conn, fund_code, bank_code, as_of, parts)
+    report.compensation_rate = await risk.compensation_rate(conn, fund_code, bank_code, as_of=as_of)
     if bank_code is None:
-        assert report.compensation_rate is not None
         report.red_flag = report.compensation_rate.above(risk.FUND_RED_FLAG_PCT)
-        for bank in await agreement_queries.fund_bank_codes(conn, fund_code):
-            report.banks.append(await _tally(conn, fund_code, bank, as_of))
+        for code in sorted(parts):
+            part = parts[code]
+            part.compensation_rate = await risk.compensation_rate(conn, fund_code, code, as_of=as_of)
+            report.banks.append(part)
     return report

@@ -61,7 +61,6 @@ def _in(column: sa.Column[Any], scope: Scope) -> sa.ColumnElement[bool]:
     return column.in_(ids)
 
 
-
 async def principal_repaid(conn: AsyncConnection, scope: Scope) -> dict[str, int]:
     as_of = scope[2]
     query = (
