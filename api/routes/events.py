@@ -41,7 +41,9 @@ async def list_events(
     ctx: Ctx, after: FromQuery[str | None] = None, limit: FromQuery[int | None] = None
 ) -> EventPage:
     """`after` is an event id (or a `next_cursor`); poll with the last id seen. `next_cursor` is the
-    last id of the page, null when there is nothing more yet."""
+    last id of the page, null when there is nothing more yet. The feed's order is the order in which
+    events became final (loanfund/events.py), so ids are not always ascending, and an event that
+    commits late still comes after the cursor: each is read exactly once."""
     authorize(ctx, ALL_ROLES)
     if limit is None:
         limit = DEFAULT_LIMIT

@@ -58,6 +58,8 @@ class ExtensionIn(msgspec.Struct, forbid_unknown_fields=True):
 class OverdueIn(msgspec.Struct, forbid_unknown_fields=True):
     overdue_since: date
     overdue_principal: Yuan  # "0" allowed: an instalment of interest only
+    # Extension: the interest the instalment missed; it stays overdue until that is paid too.
+    overdue_interest: Yuan | None = None
 
 
 class ExtensionOut(msgspec.Struct):
@@ -280,8 +282,17 @@ async def report_overdue(ctx: Ctx, loan_id: FromPath[str], request: Request[Any,
     locked = await locked_loan(ctx, loan_id, WRITE)
     body = await decode_body(request, OverdueIn)
     overdue_principal = parse_yuan(body.overdue_principal, field="overdue_principal", allow_zero=True)
+    overdue_interest = (
+        0
+        if body.overdue_interest is None
+        else parse_yuan(body.overdue_interest, field="overdue_interest", allow_zero=True)
+    )
     await service.report_overdue(
-        ctx.tx, locked, overdue_since=body.overdue_since, overdue_principal_fen=overdue_principal
+        ctx.tx,
+        locked,
+        overdue_since=body.overdue_since,
+        overdue_principal_fen=overdue_principal,
+        overdue_interest_fen=overdue_interest,
     )
     return await loan_out(ctx, await queries.get_loan(ctx.conn, loan_id, ctx.today))
 

@@ -172,6 +172,10 @@ events = sa.Table(
     sa.Column("region_code", sa.String(6)),
     sa.Column("bank_code", sa.String(32)),
     sa.Column("data", sa.JSON(), nullable=False),
+    # The writing transaction's id on PostgreSQL (0 on SQLite, whose writers take turns): the feed is
+    # read in (tx_id, id) order and only below the oldest running transaction (loanfund/events.py).
+    sa.Column("tx_id", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Index("ix_events_position", "tx_id", "id"),
 )
 
 idempotency_keys = sa.Table(
@@ -559,4 +563,97 @@ application_other_loans = sa.Table(
     sa.Column("holder", sa.String(8), nullable=False),  # borrower | spouse
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("outstanding_fen", Fen(), nullable=False),
+)
+
+# ---- defaults: delinquency, compensation, recovery, write-off (issue 11) ---------------------------
+
+compensation_claims = sa.Table(
+    "compensation_claims",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("loan_id", sa.String(40), sa.ForeignKey("loans.id"), nullable=False, index=True),
+    # The loan's id while the claim is submitted or paid, NULL once rejected: one open claim per loan,
+    # enforced by the database on both dialects (NULLs never collide in a unique constraint).
+    sa.Column("open_loan_id", sa.String(40), unique=True),
+    sa.Column("fund_code", sa.String(32), sa.ForeignKey("funds.code"), nullable=False),
+    sa.Column("bank_code", sa.String(32), sa.ForeignKey("banks.code"), nullable=False),
+    sa.Column("region_code", sa.String(6), nullable=False),
+    sa.Column("agreement_id", sa.String(40), sa.ForeignKey("agreements.id"), nullable=False),
+    sa.Column("claimed_on", sa.Date(), nullable=False),
+    sa.Column("days_past_due", sa.Integer(), nullable=False),
+    sa.Column("claim_after_days", sa.Integer(), nullable=False),
+    sa.Column("base_principal_fen", Fen(), nullable=False),
+    sa.Column("base_interest_fen", Fen(), nullable=False),
+    sa.Column("fund_loss_share_pct", DecimalText(), nullable=False),
+    sa.Column("amount_fen", Fen(), nullable=False),
+    # submitted | paid | rejected
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("filed_by", sa.String(40)),
+    sa.Column("filed_at", UTCDateTime(), nullable=False),
+    sa.Column("decided_by", sa.String(40)),
+    sa.Column("decided_at", UTCDateTime()),
+    sa.Column("decided_on", sa.Date()),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("entry_id", sa.String(40), sa.ForeignKey("journal_entries.id")),
+    sa.Column("recovered_fund_fen", Fen(), nullable=False, server_default="0"),
+    sa.Column("recovered_bank_fen", Fen(), nullable=False, server_default="0"),
+    sa.Column("written_off_fen", Fen(), nullable=False, server_default="0"),
+    sa.CheckConstraint("status IN ('submitted', 'paid', 'rejected')", name="status"),
+    sa.CheckConstraint(
+        "amount_fen >= 0 AND base_principal_fen >= 0 AND base_interest_fen >= 0", name="amounts"
+    ),
+    sa.CheckConstraint("recovered_fund_fen + written_off_fen <= amount_fen", name="settled_within_amount"),
+    sa.Index("ix_compensation_claims_fund_status", "fund_code", "status", "decided_on"),
+    sa.Index("ix_compensation_claims_bank_status", "bank_code", "status"),
+)
+
+loan_recoveries = sa.Table(
+    "loan_recoveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("loan_id", sa.String(40), sa.ForeignKey("loans.id"), nullable=False, index=True),
+    sa.Column("claim_id", sa.String(40), sa.ForeignKey("compensation_claims.id"), nullable=False),
+    sa.Column("amount_fen", Fen(), nullable=False),
+    sa.Column("fund_part_fen", Fen(), nullable=False),
+    sa.Column("bank_part_fen", Fen(), nullable=False),
+    sa.Column("recovered_on", sa.Date(), nullable=False),
+    sa.Column("entry_id", sa.String(40), sa.ForeignKey("journal_entries.id")),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(40)),
+    sa.CheckConstraint("amount_fen > 0 AND fund_part_fen + bank_part_fen = amount_fen", name="split"),
+)
+
+loan_write_offs = sa.Table(
+    "loan_write_offs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("loan_id", sa.String(40), sa.ForeignKey("loans.id"), nullable=False, unique=True),
+    sa.Column("claim_id", sa.String(40), sa.ForeignKey("compensation_claims.id"), nullable=False),
+    sa.Column("amount_fen", Fen(), nullable=False),  # what the fund had not recovered (may be 0)
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("written_off_on", sa.Date(), nullable=False),
+    sa.Column("entry_id", sa.String(40), sa.ForeignKey("journal_entries.id")),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(40)),
+)
+
+loan_missed_instalments = sa.Table(
+    "loan_missed_instalments",
+    metadata,
+    # What a bank reported as missed, and how much of it later repayments have paid: the instalment is
+    # cured (and its spell of arrears ends) only once both its principal and its interest are paid.
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("loan_id", sa.String(40), sa.ForeignKey("loans.id"), nullable=False, index=True),
+    sa.Column("overdue_since", sa.Date(), nullable=False),
+    sa.Column("principal_fen", Fen(), nullable=False),
+    sa.Column("interest_fen", Fen(), nullable=False),
+    sa.Column("paid_principal_fen", Fen(), nullable=False, server_default="0"),
+    sa.Column("paid_interest_fen", Fen(), nullable=False, server_default="0"),
+    sa.Column("reported_on", sa.Date(), nullable=False),
+    sa.Column("cured_on", sa.Date()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(40)),
+    sa.CheckConstraint(
+        "paid_principal_fen <= principal_fen AND paid_interest_fen <= interest_fen", name="paid_within"
+    ),
 )

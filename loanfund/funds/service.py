@@ -401,7 +401,10 @@ def position_from_balances(signed: Mapping[str, int]) -> Position:
             for name, fen in signed.items()
             if name.startswith("capital:") and name != accounts.capital("subsidy")
         ),
-        compensation_paid_fen=natural(accounts.COMPENSATION),
+        # Paid = still recoverable + made good by recoveries + written off (loanfund/claims/service.py).
+        compensation_paid_fen=natural(accounts.COMPENSATION)
+        + natural(accounts.WRITE_OFF)
+        + sum(fen for name, fen in signed.items() if name.startswith("recoverable:")),
         recovered_fen=natural(accounts.RECOVERY),
         written_off_fen=natural(accounts.WRITE_OFF),
         subsidy_budget_fen=natural(accounts.SUBSIDY_BUDGET),

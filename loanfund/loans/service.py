@@ -36,7 +36,7 @@ from loanfund.errors import (
 )
 from loanfund.funds.service import fund_policy
 from loanfund.ids import new_id
-from loanfund.loans import overdue_spells, queries
+from loanfund.loans import delinquency, overdue_spells, queries
 from loanfund.loans.queries import Loan, LockedLoan, Repayment
 from loanfund.money import Amount
 from loanfund.policy import rate_ceiling_pct
@@ -273,6 +273,16 @@ async def repay(
     values: dict[str, object] = {"outstanding_fen": outstanding, "overdue_principal_fen": overdue_principal}
     if overdue_principal == 0:
         values["overdue_since"] = None
+    # Missed instalments are cured only when what was missed is paid, interest too (delinquency.py).
+    arrears = None
+    if loan.overdue_since is not None:
+        arrears = await delinquency.apply_repayment(
+            conn, loan.id, principal_fen=principal_fen, interest_fen=interest_fen, paid_on=paid_on
+        )
+    if arrears is not None:
+        values.update(
+            overdue_since=arrears.overdue_since, overdue_principal_fen=arrears.overdue_principal_fen
+        )
     if outstanding == 0:
         values.update(status="repaid", repaid_on=paid_on, overdue_since=None)
     updated = (
@@ -396,24 +406,45 @@ async def extend(tx: Tx, loan: LockedLoan, *, new_maturity_on: date, guarantor_c
 
 
 async def report_overdue(
-    tx: Tx, loan: LockedLoan, *, overdue_since: date, overdue_principal_fen: int
+    tx: Tx,
+    loan: LockedLoan,
+    *,
+    overdue_since: date,
+    overdue_principal_fen: int,
+    overdue_interest_fen: int = 0,
 ) -> None:
     """A missed instalment: the loan is overdue from `overdue_since` (its first overdue day) with
-    `overdue_principal` unpaid ("0" for an instalment of interest only). A later report replaces the
-    overdue principal and keeps the earlier start."""
+    `overdue_principal` and `overdue_interest` unpaid. Each report is recorded as an instalment of its
+    own (loanfund/loans/delinquency.py): the loan is overdue from the oldest one not yet paid, and its
+    overdue principal is what those still miss."""
+    conn = tx.conn
     not_in_future(overdue_since, "overdue_since", tx.today)
     _require_active(loan)
     if overdue_since <= loan.disbursed_on:
         raise invalid("overdue_since", f"must be after the loan was disbursed ({loan.disbursed_on})")
     if not 0 <= overdue_principal_fen <= loan.outstanding_fen:
         raise invalid("overdue_principal", "must not be more than the outstanding principal")
-    since = min(overdue_since, loan.overdue_since) if loan.overdue_since else overdue_since
-    await tx.conn.execute(
+    if overdue_interest_fen < 0:
+        raise invalid("overdue_interest", "must not be negative")
+    await delinquency.record_missed(
+        conn,
+        loan_id=loan.id,
+        overdue_since=overdue_since,
+        principal_fen=overdue_principal_fen,
+        interest_fen=overdue_interest_fen,
+        reported_on=tx.today,
+        client_id=tx.actor.client_id,
+    )
+    open_ = delinquency.still_missed((await delinquency.missed_instalments(conn, [loan.id]))[loan.id])
+    since = min(day for day in (open_.overdue_since, loan.overdue_since, overdue_since) if day is not None)
+    await conn.execute(
         loans.update()
         .where(loans.c.id == loan.id)
-        .values(overdue_since=since, overdue_principal_fen=overdue_principal_fen)
+        .values(
+            overdue_since=since, overdue_principal_fen=min(open_.overdue_principal_fen, loan.outstanding_fen)
+        )
     )
-    await overdue_spells.open_or_move(tx.conn, loan.id, previous_since=loan.overdue_since, since=since)
+    await overdue_spells.open_or_move(conn, loan.id, previous_since=loan.overdue_since, since=since)
     tx.audit(
         "loan.overdue_reported",
         "loan",
@@ -422,6 +453,7 @@ async def report_overdue(
             "overdue_since": since.isoformat(),
             "reported_overdue_since": overdue_since.isoformat(),
             "overdue_principal_fen": overdue_principal_fen,
+            "overdue_interest_fen": overdue_interest_fen,
         },
         region_code=loan.region_code,
     )
