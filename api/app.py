@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.context import UnitOfWorkMiddleware, request_context
 from api.errors import http_exception_to_problem, internal_error_handler, to_problem
-from api.routes import admin, agreements, applications, borrowers, events, funds, loans
+from api.routes import admin, agreements, applications, borrowers, events, funds, jobs, loans
 from loanfund import policy
 from loanfund.config import Settings
 from loanfund.db import create_engine
@@ -70,6 +70,7 @@ def create_app(
             loans.router,
             events.router,
             admin.router,
+            jobs.router,
         ],
         middleware=[UnitOfWorkMiddleware],
         dependencies={"ctx": Provide(request_context, sync_to_thread=False)},

@@ -26,6 +26,10 @@ class Settings:
     pool_size: int
     idempotency_claim_timeout_seconds: int
     idempotency_retention_days: int
+    # Scheduler (docs/operations.md): how often the leader looks for due dates, and how often the other
+    # processes try to take the lead; a dead leader is replaced within the second.
+    scheduler_tick_seconds: float = 60.0
+    scheduler_lock_retry_seconds: float = 15.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -36,4 +40,6 @@ class Settings:
             pool_size=int(os.environ.get("LOANFUND_DB_POOL_SIZE", "5")),
             idempotency_claim_timeout_seconds=int(os.environ.get("LOANFUND_IDEMPOTENCY_TIMEOUT", "60")),
             idempotency_retention_days=int(os.environ.get("LOANFUND_IDEMPOTENCY_RETENTION_DAYS", "8")),
+            scheduler_tick_seconds=float(os.environ.get("LOANFUND_SCHEDULER_TICK_SECONDS", "60")),
+            scheduler_lock_retry_seconds=float(os.environ.get("LOANFUND_SCHEDULER_LOCK_RETRY_SECONDS", "15")),
         )
