@@ -142,8 +142,9 @@ def _run_dates(args: argparse.Namespace) -> list[date]:
             raise ValidationFailed([{"field": "date", "message": "give --date or --from/--to, not both"}])
         first = last = _parse_day(args.date, "date")
     else:
-        first = _parse_day(args.date_from, "from") if args.date_from else job.cadence.latest_due(today)
-        last = _parse_day(args.date_to, "to") if args.date_to else today
+        # Without dates: the job's latest due date (yesterday for the jobs that run at the close).
+        last = _parse_day(args.date_to, "to") if args.date_to else job.cadence.latest_due(today)
+        first = _parse_day(args.date_from, "from") if args.date_from else last
     if last > today:
         raise FutureDate(f"{last.isoformat()} is after the business date {today.isoformat()}", field="date")
     if first > last:
@@ -278,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name")
     run.add_argument("--date", help="one business date YYYY-MM-DD")
     run.add_argument("--from", dest="date_from", help="first business date YYYY-MM-DD")
-    run.add_argument("--to", dest="date_to", help="last business date (default: the business date)")
+    run.add_argument("--to", dest="date_to", help="last business date (default: the job's latest due date)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

@@ -47,6 +47,12 @@ class Cadence:
         following = day + timedelta(days=1)
         return _month_end(following) if self.month_end_only else following
 
+    def previous(self, day: date) -> date:
+        """The cadence date before `day` (a cadence date)."""
+        if self.month_end_only:
+            return day.replace(day=1) - timedelta(days=1)
+        return day - timedelta(days=1)
+
     def dates(self, first: date, last: date) -> list[date]:
         """The cadence's dates from `first` to `last`, both included, oldest first."""
         day = first if self.is_date(first) else self.next_after(first)

@@ -45,12 +45,20 @@ class RunResult:
     error: str | None = None
 
 
-async def _ensure_state(engine: AsyncEngine, name: str) -> None:
+async def _ensure_state(engine: AsyncEngine, name: str, *, starts_after: date | None = None) -> None:
+    """Give the job its `job_state` row; with `starts_after`, a job without progress yet owes the
+    dates after it (the scheduler's first date then stays owed until it succeeds, like any other)."""
     insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(job_state)
     async with engine.begin() as conn:
         await conn.execute(
-            insert.values(job=name, last_completed=None, updated_at=utcnow()).on_conflict_do_nothing()
+            insert.values(job=name, last_completed=starts_after, updated_at=utcnow()).on_conflict_do_nothing()
         )
+        if starts_after is not None:
+            await conn.execute(
+                job_state.update()
+                .where(job_state.c.job == name, job_state.c.last_completed.is_(None))
+                .values(last_completed=starts_after, updated_at=utcnow())
+            )
 
 
 async def run_job(
@@ -151,6 +159,12 @@ async def catch_up(
     jobs = tuple(jobs)
     async with engine.connect() as conn:
         done = await last_completed(conn)
+    for job in jobs:
+        if done.get(job.name) is None:
+            # The first time the scheduler sees a job, its history starts at the latest due date.
+            start = job.cadence.previous(job.cadence.latest_due(today))
+            await _ensure_state(engine, job.name, starts_after=start)
+            done[job.name] = start
     owed = {job.name: set(pending_dates(job, done.get(job.name), today)) for job in jobs}
     stopped: set[str] = set()
     results = []
