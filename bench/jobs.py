@@ -81,8 +81,8 @@ SELECT 'loan_' || i, 'app_' || i, :fund, 'BK' || ((i / 10) % :banks), 'bor_' || 
        CASE WHEN i % 10 = 0 THEN 'repaid' ELSE 'active' END,
        CASE WHEN i % 20 = 1 AND d + 200 < CAST(:day AS date) THEN d + 200 END,
        0, 0, CASE WHEN i % 10 = 0 THEN CAST(:day AS date) - 1 END, now()
-FROM (SELECT i, (1000000 + (i * 37) % 9000001)::bigint AS p, CAST(:day AS date) - 1000 + (i % 1000) AS d,
-             CAST(:day AS date) - 60 + (i * 7919) % 1156 AS m
+FROM (SELECT i, (1000000 + (i::bigint * 37) % 9000001) AS p, CAST(:day AS date) - 1000 + (i % 1000) AS d,
+             CAST(:day AS date) - 60 + ((i::bigint * 7919) % 1156)::int AS m
       FROM generate_series(1, :n) AS i) AS g
 """
 
