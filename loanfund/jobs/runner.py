@@ -109,7 +109,9 @@ async def run_job(
                     runner=runner_id(),
                 )
             )
-            if last is None or day == next_date:
+            # By hand, only the job's next date moves its progress: a manual run never makes the
+            # scheduler skip a date, nor start a never-run job's history at an old date.
+            if day == next_date or (last is None and in_order):
                 await tx.conn.execute(
                     job_state.update()
                     .where(job_state.c.job == job.name)

@@ -111,7 +111,11 @@ async def test_a_date_after_the_business_date_is_refused(engine: AsyncEngine) ->
 
 
 async def test_a_manual_run_of_an_old_date_does_not_move_progress(engine: AsyncEngine) -> None:
+    assert (await jobs.run_job(engine, jobs.get("overdue_loans"), DAY - timedelta(days=30))).outcome == "ok"
+    assert await _state(engine) == {"overdue_loans": None}  # the scheduler will start at its latest date
     await jobs.catch_up(engine, today=DAY)
+    nxt = await jobs.run_job(engine, jobs.get("overdue_loans"), DAY)
+    assert nxt.outcome == "ok" and (await _state(engine))["overdue_loans"] == DAY
     result = await jobs.run_job(engine, jobs.get("overdue_loans"), DAY - timedelta(days=10))
     assert result.outcome == "ok"
     assert (await _state(engine))["overdue_loans"] == DAY
