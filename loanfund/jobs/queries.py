@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund.db.tables import job_runs, job_state
+from loanfund.db.tables import capacity_snapshots, job_runs, job_state
 
 
 async def last_completed(conn: AsyncConnection) -> dict[str, date | None]:
@@ -40,4 +40,21 @@ async def list_runs(
         query = query.where(job_runs.c.outcome == outcome)
     if before_id is not None:
         query = query.where(job_runs.c.id < before_id)
+    return list((await conn.execute(query)).all())
+
+
+async def capacity_history(
+    conn: AsyncConnection, agreement_id: str, *, date_from: date | None = None, date_to: date | None = None
+) -> list[Row[Any]]:
+    """An agreement's daily capacity snapshots (the `capacity_snapshots` job), oldest first: the series
+    behind the managers' charts."""
+    query = (
+        sa.select(capacity_snapshots)
+        .where(capacity_snapshots.c.agreement_id == agreement_id)
+        .order_by(capacity_snapshots.c.business_date)
+    )
+    if date_from is not None:
+        query = query.where(capacity_snapshots.c.business_date >= date_from)
+    if date_to is not None:
+        query = query.where(capacity_snapshots.c.business_date <= date_to)
     return list((await conn.execute(query)).all())

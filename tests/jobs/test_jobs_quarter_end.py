@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loanfund import jobs
 from loanfund.db.tables import audit_log, capacity_snapshots, events, job_runs, metadata
+from loanfund.jobs import queries as job_queries
 from tests.jobs.portfolio import approve_r2, build, extend_l5, late_match, on, repay_abc
 from tests.support import Api, World
 
@@ -147,6 +148,15 @@ async def test_quarter_end(
         (17_000_000, 8_000_000, 475_000_000, "0.2500"),
         (17_000_000, 8_000_000, 475_000_000, "0.2500"),
         (17_000_000, 3_000_000, 480_000_000, "0.2000"),
+    ]
+    async with engine.connect() as conn:
+        series = await job_queries.capacity_history(
+            conn, p.agreements["ABC"], date_from=d(2026, 12, 21), date_to=d(2026, 12, 23)
+        )
+    assert [(s.business_date, s.outstanding_fen) for s in series] == [
+        (d(2026, 12, 21), 9_500_000),
+        (d(2026, 12, 22), 8_500_000),
+        (d(2026, 12, 23), 8_500_000),
     ]
     abc = [snapshots[("ABC", day)] for day in (d(2026, 12, 21), d(2026, 12, 22))]
     assert [(s.deposit_fen, s.capacity_fen, s.outstanding_fen, str(s.leverage_ratio)) for s in abc] == [
