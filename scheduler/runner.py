@@ -44,6 +44,7 @@ class SchedulerRunner:
         self._lock_conn: AsyncConnection | None = None
         self._leading = False
         self._tick_lock = asyncio.Lock()
+        self._lead_lock = asyncio.Lock()  # the lock connection is used by one coroutine at a time
 
     @property
     def is_leader(self) -> bool:
@@ -59,9 +60,14 @@ class SchedulerRunner:
         self.scheduler = scheduler
 
     async def _lead(self) -> None:
+        if self.scheduler is None:  # stopping
+            return
         try:
             was_leading = self._leading
-            self._leading = await self._hold_or_take_lock()
+            async with self._lead_lock:
+                if self.scheduler is None:  # stopped while waiting: take nothing any more
+                    return
+                self._leading = await self._hold_or_take_lock()
             if self._leading and not was_leading:
                 log.info("this process runs the scheduled jobs")
                 if self.scheduler is not None:  # catch up now, not at the next tick
@@ -121,7 +127,8 @@ class SchedulerRunner:
         self._leading = False  # a catch-up in progress stops after its current date…
         async with self._tick_lock:  # …which finishes (or rolls back) before the lock goes
             pass
-        await self._drop_lock_conn()
+        async with self._lead_lock:
+            await self._drop_lock_conn()
         if self._lock_engine is not None:
             await self._lock_engine.dispose()
             self._lock_engine = None
