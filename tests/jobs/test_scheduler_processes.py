@@ -78,7 +78,7 @@ async def test_three_schedulers_one_leader_and_a_hand_over(db_url: str, engine: 
         victim = next(p for p in procs if leader.endswith(f":{p.pid}"))
         victim.send_signal(signal.SIGKILL)
         killed_at = datetime.now(UTC)
-        victim.wait(10)
+        victim.communicate(timeout=10)
 
         done = sa.select(sa.func.count()).select_from(job_state).where(job_state.c.last_completed == DAY)
         daily = sum(1 for job in jobs.JOBS if job.cadence.lag_days == 0)
@@ -96,10 +96,9 @@ async def test_three_schedulers_one_leader_and_a_hand_over(db_url: str, engine: 
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(30)
+        errors = {proc.pid: proc.communicate(timeout=30)[1] for proc in procs if proc.returncode is None}
     survivors = [p for p in procs if p is not victim]
-    assert all(p.returncode == 0 for p in survivors), [p.stderr.read() for p in survivors if p.stderr]
+    assert all(p.returncode == 0 for p in survivors), errors
 
     assert {r.outcome for r in runs} == {"ok"}
     per_date = Counter((r.job, r.business_date) for r in runs)
