@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -21,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loanfund import clients, uow
 from loanfund.audit import Actor
+from loanfund.clock import business_date, parse_date
 from loanfund.config import DEFAULT_DATABASE_URL, Settings
 from loanfund.db import create_engine
 from loanfund.db.migrate import grant_runtime_role, require_current_schema, upgrade
-from loanfund.errors import LoanfundError, ValidationFailed
+from loanfund.errors import FutureDate, LoanfundError, ValidationFailed
 
 CLI_ACTOR = Actor(client_id=None, request_id="cli")
 
@@ -201,6 +203,141 @@ async def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_day(text: str, field: str) -> date:
+    return parse_date(text, field)
+
+
+async def _jobs_list(args: argparse.Namespace) -> int:
+    from loanfund import jobs
+    from loanfund.jobs import queries as job_queries
+
+    engine = create_engine(_settings().database_url)
+    try:
+        async with engine.connect() as conn:
+            done = await job_queries.last_completed(conn)
+            latest = await job_queries.latest_runs(conn)
+    finally:
+        await engine.dispose()
+    today = business_date()
+    for job in jobs.JOBS:
+        run = latest.get(job.name)
+        last = done.get(job.name)
+        print(
+            json.dumps(
+                {
+                    "name": job.name,
+                    "cadence": job.cadence.name,
+                    "description": job.description,
+                    "last_completed": last.isoformat() if last else None,
+                    "owed": len(jobs.pending_dates(job, last, today)) if last else 1,
+                    "last_run": None
+                    if run is None
+                    else {
+                        "business_date": run.business_date.isoformat(),
+                        "outcome": run.outcome,
+                        "ended_at": run.ended_at.isoformat(),
+                        "error": run.error,
+                    },
+                },
+                ensure_ascii=False,
+            )
+        )
+    return 0
+
+
+def _run_dates(args: argparse.Namespace) -> list[date]:
+    from loanfund import jobs
+
+    job = jobs.get(args.name)
+    today = business_date()
+    if args.date is not None:
+        if args.date_from is not None or args.date_to is not None:
+            raise ValidationFailed([{"field": "date", "message": "give --date or --from/--to, not both"}])
+        first = last = _parse_day(args.date, "date")
+    else:
+        # Without dates: the job's latest due date (yesterday for the jobs that run at the close).
+        last = _parse_day(args.date_to, "to") if args.date_to else job.cadence.latest_due(today)
+        first = _parse_day(args.date_from, "from") if args.date_from else last
+    if last > today:
+        raise FutureDate(f"{last.isoformat()} is after the business date {today.isoformat()}", field="date")
+    if first > last:
+        raise ValidationFailed([{"field": "from", "message": "must be on or before --to"}])
+    return job.cadence.dates(first, last)
+
+
+async def _jobs_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from loanfund import jobs
+
+    job = jobs.get(args.name)
+    days = _run_dates(args)
+    engine = create_engine(_settings().database_url)
+    totals: dict[str, int] = {}
+    outcomes = {"ok": 0, "failed": 0}
+    failed: jobs.RunResult | None = None
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=args.quiet,
+        ) as progress:
+            task = progress.add_task(job.name, total=len(days))
+            for day in days:
+                progress.update(task, description=f"{job.name} {day.isoformat()}")
+                result = await jobs.run_job(engine, job, day, trigger="manual")
+                outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+                if result.outcome == "failed":
+                    failed = result
+                    break
+                for name, value in result.counts.items():
+                    totals[name] = totals.get(name, 0) + value
+                progress.advance(task)
+    finally:
+        await engine.dispose()
+    summary = {
+        "job": job.name,
+        "from": days[0].isoformat() if days else None,
+        "to": days[-1].isoformat() if days else None,
+        "dates": len(days),
+        **outcomes,
+        "counts": totals,
+    }
+    if failed is not None:
+        summary["failed_date"] = failed.business_date.isoformat()
+        summary["error"] = failed.error
+    print(json.dumps(summary, ensure_ascii=False))
+    return 1 if failed is not None else 0
+
+
+async def _scheduler(args: argparse.Namespace) -> int:
+    import signal
+
+    from loanfund import policy
+    from scheduler.runner import SchedulerRunner
+
+    settings = _settings()
+    policy.load_editions()
+    engine = create_engine(settings.database_url, pool_size=2)
+    runner = SchedulerRunner(engine, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await runner.start()
+    print(json.dumps({"scheduler": "running", "pid": os.getpid()}), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.stop()
+        await engine.dispose()
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -296,6 +433,19 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("critical", "error", "warning", "info", "debug"),
         help="log level of the HTTP server (uvicorn)",
     )
+
+    command(commands, "scheduler", "run the scheduled jobs alone, without the API (one leader per database)")
+    jobs_parser = command(commands, "jobs", "scheduled jobs: list them, or run one by hand")
+    job_commands = jobs_parser.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
+    command(job_commands, "list", "each job, its cadence, last completed date and last run")
+    run = command(
+        job_commands, "run", "run a job by hand for a date or a range (default: its latest due date)"
+    )
+    run.add_argument("name", help="the job's name, as `loanfund jobs list` shows it")
+    run.add_argument("--date", help="one business date YYYY-MM-DD")
+    run.add_argument("--from", dest="date_from", help="first business date YYYY-MM-DD")
+    run.add_argument("--to", dest="date_to", help="last business date (default: the job's latest due date)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -328,6 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_demo(args))
         if args.command == "serve":
             return _serve(args)
+        if args.command == "scheduler":
+            return asyncio.run(_scheduler(args))
+        if args.command == "jobs":
+            return asyncio.run(_jobs_list(args) if args.jobs_command == "list" else _jobs_run(args))
     except LoanfundError as exc:
         print(json.dumps({"error": exc.code, "detail": exc.detail}, ensure_ascii=False), file=sys.stderr)
         return 2

@@ -30,6 +30,10 @@ class Settings:
     max_body_bytes: int = 1_000_000
     # Per-client request budget, e.g. "600/minute" (units: second, minute, hour, day); None is off.
     rate_limit: str | None = None
+    # Scheduler (docs/operations.md): how often the leader looks for due dates, and how often the other
+    # processes try to take the lead; a dead leader is replaced within the second.
+    scheduler_tick_seconds: float = 60.0
+    scheduler_lock_retry_seconds: float = 15.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +46,6 @@ class Settings:
             idempotency_retention_days=int(os.environ.get("LOANFUND_IDEMPOTENCY_RETENTION_DAYS", "8")),
             max_body_bytes=int(os.environ.get("LOANFUND_MAX_BODY_BYTES", "1000000")),
             rate_limit=os.environ.get("LOANFUND_RATE_LIMIT") or None,
+            scheduler_tick_seconds=float(os.environ.get("LOANFUND_SCHEDULER_TICK_SECONDS", "60")),
+            scheduler_lock_retry_seconds=float(os.environ.get("LOANFUND_SCHEDULER_LOCK_RETRY_SECONDS", "15")),
         )

@@ -657,3 +657,74 @@ loan_missed_instalments = sa.Table(
         "paid_principal_fen <= principal_fen AND paid_interest_fen <= interest_fen", name="paid_within"
     ),
 )
+
+# ---- scheduled jobs (issue 12) ---------------------------------------------------------------------
+
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    # One row per finished attempt; a successful one is written in the same transaction as the job's work.
+    sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(60), nullable=False),
+    sa.Column("business_date", sa.Date(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime(), nullable=False),
+    sa.Column("outcome", sa.String(10), nullable=False),  # ok | failed
+    sa.Column("counts", sa.JSON(), nullable=False),
+    sa.Column("error", sa.String(2000)),
+    sa.Column("trigger", sa.String(10), nullable=False),  # scheduler | manual
+    sa.Column("runner", sa.String(120), nullable=False),  # host:pid
+    sa.CheckConstraint("outcome IN ('ok', 'failed')", name="outcome"),
+    sa.Index("ix_job_runs_job_date", "job", "business_date"),
+)
+
+job_state = sa.Table(
+    "job_state",
+    metadata,
+    # Per job, the last business date completed in order; its row lock serialises runs of the job.
+    sa.Column("job", sa.String(60), primary_key=True),
+    sa.Column("last_completed", sa.Date()),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+job_alerts = sa.Table(
+    "job_alerts",
+    metadata,
+    # What the jobs have announced, so that no alert is raised twice: one-off alerts keyed by what they
+    # are about (a maturity date, a due date), flags keyed by the day raised and closed by `cleared_on`.
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("subject_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(40), primary_key=True),
+    sa.Column("raised_on", sa.Date(), nullable=False),
+    sa.Column("cleared_on", sa.Date()),
+    sa.Column("run_token", sa.String(40), nullable=False),
+    sa.Column("fund_code", sa.String(32)),
+    sa.Column("bank_code", sa.String(32)),
+    sa.Column("region_code", sa.String(6)),
+    sa.Index("ix_job_alerts_run_token", "run_token"),
+)
+
+capacity_snapshots = sa.Table(
+    "capacity_snapshots",
+    metadata,
+    # Each agreement in force, as GET /agreements/{id} shows it at the close of the business date.
+    sa.Column("agreement_id", sa.String(40), sa.ForeignKey("agreements.id"), primary_key=True),
+    sa.Column("business_date", sa.Date(), primary_key=True),
+    sa.Column("fund_code", sa.String(32), nullable=False),
+    sa.Column("bank_code", sa.String(32), nullable=False),
+    sa.Column("leverage_multiple", DecimalText(), nullable=False),
+    sa.Column("deposit_fen", Fen(), nullable=False),
+    sa.Column("capacity_fen", Fen(), nullable=False),
+    sa.Column("outstanding_fen", Fen(), nullable=False),
+    sa.Column("reserved_fen", Fen(), nullable=False),
+    sa.Column("headroom_fen", Fen(), nullable=False),
+    sa.Column("leverage_ratio", DecimalText()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_capacity_snapshots_pair_date", "fund_code", "bank_code", "business_date"),
+)
+
+# Balances as of a past date subtract the postings dated after it: few, found by this index.
+sa.Index("ix_journal_entries_entry_date", journal_entries.c.entry_date)
+# The daily loan jobs select active loans by maturity and by reported overdue start.
+sa.Index("ix_loans_status_maturity", loans.c.status, loans.c.maturity_on)
+sa.Index("ix_loans_status_overdue_since", loans.c.status, loans.c.overdue_since)

@@ -8,15 +8,20 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loanfund.loans import delinquency
 from loanfund.loans.queries import days_past_due
 from loanfund.reports import queries
 
-# Days past due, as banks and regulators bucket them; "current" is an active loan not past due.
-BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("1-30", 1, 30),
-    ("31-90", 31, 90),
-    ("91-180", 91, 180),
-    ("181+", 181, None),
+# Days past due in the buckets of loanfund.loans.delinquency (1–30, 31–60, 61–90, 90+); "current" is an
+# active loan not past due.
+BUCKETS: tuple[tuple[str, int, int | None], ...] = tuple(
+    (name, first, nxt - 1 if nxt is not None else None)
+    for name, first, nxt in zip(
+        delinquency.BUCKETS[1:],
+        delinquency.BUCKET_STARTS[1:],
+        (*delinquency.BUCKET_STARTS[2:], None),
+        strict=True,
+    )
 )
 LOAN_STATUSES = ("active", "overdue", "repaid", "compensated", "written_off")
 

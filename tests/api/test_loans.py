@@ -251,9 +251,7 @@ async def test_benchmark_ceiling_at_the_contract_date(
     monkeypatch.setenv("LOANFUND_BUSINESS_DATE", "2009-03-10")
     await dated_setup(admin, manager, edition="cn-2008", start="2009-01-05")
     bank = await world.caller("bank", bank="ICBC")
-    first = await approved(
-        world, manager, fund="OLD", applied_on="2009-03-01", person=GRADUATE_2008
-    )
+    first = await approved(world, manager, fund="OLD", applied_on="2009-03-01", person=GRADUATE_2008)
     # 24 months in 2009: the 1-3 year benchmark, 5.40% from 2008-12-23; cn-2008 allows + 3.00 pp.
     body = {"disbursed_on": "2009-03-10", "maturity_on": "2011-03-10"}
     refused = assert_problem(
