@@ -570,3 +570,34 @@ async def test_concurrent_filing_and_paying(
         Decimal(a["balance"]) for a in tb["accounts"] if a["account"].startswith("subsidy_paid:")
     )
     assert paid_total + Decimal(fund["position"]["subsidy_budget"]) == budget
+
+
+async def test_overdue_spells_follow_the_reports(
+    monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
+) -> None:
+    """An earlier start moves the open spell; a cure on its first day leaves no overdue day."""
+    setup = await fund_at(monkeypatch, world, admin, manager, on="2009-01-05", edition="cn-2008")
+    bank: Api = setup["bank_api"]
+    loan = await lend(
+        monkeypatch,
+        manager,
+        setup,
+        on="2009-01-05",
+        amount="36000",
+        term=12,
+        rate="5.40",
+        maturity="2010-01-05",
+    )
+
+    async def post(day: str, path: str, body: dict[str, Any]) -> None:
+        at(monkeypatch, day)
+        response = await bank.post(f"/loans/{loan['id']}/{path}", body)
+        assert response.status_code in (200, 201), response.text
+
+    await post("2009-05-10", "overdue", {"overdue_since": "2009-05-05", "overdue_principal": "1000"})
+    await post("2009-05-12", "overdue", {"overdue_since": "2009-05-01", "overdue_principal": "1000"})
+    await post("2009-05-20", "repayments", {"principal": "1000", "interest": "0", "paid_on": "2009-05-20"})
+    await post("2009-06-01", "overdue", {"overdue_since": "2009-06-01", "overdue_principal": "0"})
+    await post("2009-06-01", "repayments", {"principal": "0", "interest": "150", "paid_on": "2009-06-01"})
+    line = line_of((await file(monkeypatch, bank, "HRB", "2009Q2")).json(), loan)
+    assert line["exclusions"] == [{"from": "2009-05-01", "to": "2009-05-20", "days": 19, "reason": "overdue"}]
