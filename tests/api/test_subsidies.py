@@ -10,6 +10,7 @@ back to TODAY to claim.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from decimal import Decimal
@@ -525,3 +526,78 @@ async def test_library_computes_and_files_without_http(
     assert (claim["total"], claim["filed_on"]) == ("240.00", "2009-04-08")
     audit = (await admin.get("/audit", {"entity": "subsidy_claim"})).json()["items"]
     assert [a["action"] for a in audit] == ["subsidy_claim.filed"]
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_filing_and_paying(
+    monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
+) -> None:
+    """Racing requests on PostgreSQL: one claim per bank, fund and period; a budget paid out once."""
+    setup = await example_1(monkeypatch, world, admin, manager)
+    bank: Api = setup["bank_api"]
+    at(monkeypatch, TODAY)
+    filed = await asyncio.gather(
+        *[bank.post("/subsidy-claims", {"fund_code": "HRB", "period": "2009Q1"}) for _ in range(6)]
+    )
+    assert sorted(r.status_code for r in filed) == [201] + [409] * 5
+    [claim] = [r.json() for r in filed if r.status_code == 201]
+    assert all(
+        r.json()["code"] == "duplicate" and r.json()["id"] == claim["id"]
+        for r in filed
+        if r.status_code == 409
+    )
+    q2 = (await file(monkeypatch, bank, "HRB", "2009Q2")).json()
+    for one in (claim, q2):
+        assert (await manager.post(f"/subsidy-claims/{one['id']}/review", {})).status_code == 200
+    # Budget for the larger claim only: whichever is paid first, the other is refused.
+    budget = max(Decimal(claim["total"]), Decimal(q2["total"]))
+    await manager.post(
+        "/funds/HRB/subsidy-budget", {"amount": str(budget), "received_on": TODAY, "reference": "S"}
+    )
+    paid = await asyncio.gather(
+        *[manager.post(f"/subsidy-claims/{c['id']}/pay") for c in (claim, q2, claim, q2)]
+    )
+    codes = sorted((r.status_code, r.json().get("code")) for r in paid)
+    assert codes.count((200, None)) == 1, codes
+    assert all(
+        code in ("insufficient_subsidy_budget", "invalid_state") for status, code in codes if status != 200
+    )
+    fund = (await manager.get("/funds/HRB")).json()
+    assert Decimal(fund["position"]["subsidy_budget"]) >= 0
+    tb = (await manager.get("/funds/HRB/trial-balance")).json()
+    assert tb["total_debit"] == tb["total_credit"]
+    paid_total = sum(
+        Decimal(a["balance"]) for a in tb["accounts"] if a["account"].startswith("subsidy_paid:")
+    )
+    assert paid_total + Decimal(fund["position"]["subsidy_budget"]) == budget
+
+
+async def test_overdue_spells_follow_the_reports(
+    monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
+) -> None:
+    """An earlier start moves the open spell; a cure on its first day leaves no overdue day."""
+    setup = await fund_at(monkeypatch, world, admin, manager, on="2009-01-05", edition="cn-2008")
+    bank: Api = setup["bank_api"]
+    loan = await lend(
+        monkeypatch,
+        manager,
+        setup,
+        on="2009-01-05",
+        amount="36000",
+        term=12,
+        rate="5.40",
+        maturity="2010-01-05",
+    )
+
+    async def post(day: str, path: str, body: dict[str, Any]) -> None:
+        at(monkeypatch, day)
+        response = await bank.post(f"/loans/{loan['id']}/{path}", body)
+        assert response.status_code in (200, 201), response.text
+
+    await post("2009-05-10", "overdue", {"overdue_since": "2009-05-05", "overdue_principal": "1000"})
+    await post("2009-05-12", "overdue", {"overdue_since": "2009-05-01", "overdue_principal": "1000"})
+    await post("2009-05-20", "repayments", {"principal": "1000", "interest": "0", "paid_on": "2009-05-20"})
+    await post("2009-06-01", "overdue", {"overdue_since": "2009-06-01", "overdue_principal": "0"})
+    await post("2009-06-01", "repayments", {"principal": "0", "interest": "150", "paid_on": "2009-06-01"})
+    line = line_of((await file(monkeypatch, bank, "HRB", "2009Q2")).json(), loan)
+    assert line["exclusions"] == [{"from": "2009-05-01", "to": "2009-05-20", "days": 19, "reason": "overdue"}]
