@@ -16,6 +16,7 @@ from loanfund.db.tables import (
     banks,
     borrower_regions,
     borrowers,
+    clients,
     contributions,
     funds,
     guarantees,
@@ -23,6 +24,7 @@ from loanfund.db.tables import (
     ledger_accounts,
     loans,
     postings,
+    users,
 )
 
 # The accounts a pair's leverage is made of (see loanfund.agreements.capacity).
@@ -272,3 +274,14 @@ async def matched_by_allocation(
         .group_by(contributions.c.allocation_id)
     )
     return {row.allocation_id: int(row.fen) for row in await conn.execute(query)}
+
+
+async def actor_names(conn: AsyncConnection, ids: set[str]) -> dict[str, str]:
+    """Names of the API clients and dashboard users among `ids` (audit records keep only ids)."""
+    if not ids:
+        return {}
+    query = sa.union_all(
+        sa.select(clients.c.id, clients.c.name).where(clients.c.id.in_(sorted(ids))),
+        sa.select(users.c.id, users.c.name).where(users.c.id.in_(sorted(ids))),
+    )
+    return {row.id: row.name for row in await conn.execute(query)}
