@@ -358,10 +358,11 @@ async def audit_page(
         )
     else:
         records = await queries.latest_audit(conn, user.region_prefix, AUDIT_LIMIT)
+    names = await queries.actor_names(conn, {r.client_id for r in records if r.client_id})
     rows = [
         [
             r.occurred_at,
-            r.client_id or r.request_id or "",
+            names.get(r.client_id, r.client_id) if r.client_id else (r.request_id or ""),
             r.action,
             r.entity_type,
             r.entity_id,

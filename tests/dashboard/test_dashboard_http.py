@@ -158,6 +158,7 @@ async def test_approve_and_reject_like_the_api(
         "/dashboard/audit", params={"entity_type": "application", "entity_id": cities.hrb_application}
     )
     assert "application.approved" in trail.text and "application.submitted" in trail.text
+    assert 'data-col="actor">王经理</td>' in trail.text  # people and clients by name, not id
 
     # Out of scope: the Qiqihar application is not shown and cannot be decided from Harbin.
     assert cities.qqhr_application not in page
