@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -121,22 +122,10 @@ async def test_schemathesis_finds_nothing_with_any_role(
                     f"--- {role} (exit {run.returncode})\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
                 )
             # The run's own token still works afterwards: nothing it did revoked it.
-            probe = subprocess.run(
-                [
-                    "curl",
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    f"{server.url}/api/v1/banks",
-                    "-H",
-                    f"Authorization: Bearer {tokens[role]['token']}",
-                ],
-                capture_output=True,
-                text=True,
+            probe = httpx.get(
+                f"{server.url}/api/v1/banks", headers={"Authorization": f"Bearer {tokens[role]['token']}"}
             )
-            assert probe.stdout == "200", (role, probe.stdout)
+            assert probe.status_code == 200, (role, probe.text)
         server_log = server.stop()
     assert failures == [], "\n".join(failures)
     assert "Traceback" not in server_log, server_log[-5000:]
