@@ -144,7 +144,4 @@ def complete(openapi: Any) -> None:
 
 def on_startup(app: Litestar) -> None:
     """Completes the document once every route is registered (startup hook of `create_app`)."""
-    from litestar._openapi.plugin import OpenAPIPlugin
-
-    plugin = app.plugins.get(OpenAPIPlugin)
-    complete(plugin.provide_openapi())
+    complete(app.openapi_schema)  # the built object the served document is rendered from, once
