@@ -55,6 +55,24 @@ ID_QUERIES = {
 }
 
 
+# Errors of the tool itself, not findings about the API: CPython 3.11 before 3.11.8 can fail
+# `ast.parse` under threads (gh-106905), which hypothesis calls to describe a filter.
+KNOWN_TOOL_ERRORS = ("AST constructor recursion depth mismatch",)
+
+
+def _only_known_tool_errors(output: str) -> bool:
+    """True when a run failed only by known errors of the tool: no check failed."""
+    if "Failures:" in output or "unique failure" in output:
+        return False
+    errors = output.partition("Errors:")[2].partition("Test cases:")[0]
+    listed = [line.strip() for line in errors.splitlines() if line.strip()]
+    return (
+        bool(listed)
+        and all("Runtime Error" in line for line in listed)
+        and any(known in output for known in KNOWN_TOOL_ERRORS)
+    )
+
+
 def _toml_string(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string for these ids
 
@@ -117,7 +135,7 @@ async def test_schemathesis_finds_nothing_with_any_role(
             )
             generated = re.search(r"(\d+) generated", run.stdout)
             assert generated and int(generated.group(1)) > 200, (role, run.stdout[-3000:])
-            if run.returncode != 0:
+            if run.returncode != 0 and not _only_known_tool_errors(run.stdout):
                 failures.append(
                     f"--- {role} (exit {run.returncode})\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
                 )
