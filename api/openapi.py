@@ -133,6 +133,13 @@ def complete(openapi: Any) -> None:
                 continue
             if not path.startswith(API_PREFIX):
                 operation.security = []  # /health needs no token
+                if path == "/health" and operation.responses is not None:
+                    operation.responses["503"] = OpenAPIResponse(
+                        description="The database does not answer: `{status: degraded, database: error}`.",
+                        content={
+                            "application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))
+                        },
+                    )
                 continue
             operation.security = [{SECURITY: []}]
             statuses = EVERY_OPERATION + (WRITES if method != "get" else ())
@@ -144,7 +151,4 @@ def complete(openapi: Any) -> None:
 
 def on_startup(app: Litestar) -> None:
     """Completes the document once every route is registered (startup hook of `create_app`)."""
-    from litestar._openapi.plugin import OpenAPIPlugin
-
-    plugin = app.plugins.get(OpenAPIPlugin)
-    complete(plugin.provide_openapi())
+    complete(app.openapi_schema)  # the built object the served document is rendered from, once

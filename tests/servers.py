@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,8 +39,10 @@ class Server:
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        # A file, not a pipe: a server that logs much would block on a full pipe nobody reads.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server object
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 90) -> None:
         self.proc = subprocess.Popen(
             [
                 *(sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"),
@@ -49,13 +52,12 @@ class Server:
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                output = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n{output}")
+                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.output()}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return
@@ -69,6 +71,11 @@ class Server:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
+    def output(self) -> str:
+        """Everything the server (each start of it) wrote to stderr."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
     def stop(self) -> str:
         """Stops the server; returns what it wrote to stderr."""
         if self.proc is None:
@@ -80,7 +87,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        return self.proc.stderr.read().decode() if self.proc.stderr else ""
+        return self.output()
 
     def __enter__(self) -> Server:
         self.start()

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -52,6 +53,24 @@ ID_QUERIES = {
     "allocation_id": "SELECT id FROM allocations",
     "item_id": "SELECT id FROM allocations UNION ALL SELECT id FROM contributions",
 }
+
+
+# Errors of the tool itself, not findings about the API: CPython 3.11 before 3.11.8 can fail
+# `ast.parse` under threads (gh-106905), which hypothesis calls to describe a filter.
+KNOWN_TOOL_ERRORS = ("AST constructor recursion depth mismatch",)
+
+
+def _only_known_tool_errors(output: str) -> bool:
+    """True when a run failed only by known errors of the tool: no check failed."""
+    if "Failures:" in output or "unique failure" in output:
+        return False
+    errors = output.partition("Errors:")[2].partition("Test cases:")[0]
+    listed = [line.strip() for line in errors.splitlines() if line.strip()]
+    return (
+        bool(listed)
+        and all("Runtime Error" in line for line in listed)
+        and any(known in output for known in KNOWN_TOOL_ERRORS)
+    )
 
 
 def _toml_string(value: str) -> str:
@@ -116,27 +135,15 @@ async def test_schemathesis_finds_nothing_with_any_role(
             )
             generated = re.search(r"(\d+) generated", run.stdout)
             assert generated and int(generated.group(1)) > 200, (role, run.stdout[-3000:])
-            if run.returncode != 0:
+            if run.returncode != 0 and not _only_known_tool_errors(run.stdout):
                 failures.append(
                     f"--- {role} (exit {run.returncode})\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
                 )
             # The run's own token still works afterwards: nothing it did revoked it.
-            probe = subprocess.run(
-                [
-                    "curl",
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    f"{server.url}/api/v1/banks",
-                    "-H",
-                    f"Authorization: Bearer {tokens[role]['token']}",
-                ],
-                capture_output=True,
-                text=True,
+            probe = httpx.get(
+                f"{server.url}/api/v1/banks", headers={"Authorization": f"Bearer {tokens[role]['token']}"}
             )
-            assert probe.stdout == "200", (role, probe.stdout)
+            assert probe.status_code == 200, (role, probe.text)
         server_log = server.stop()
     assert failures == [], "\n".join(failures)
     assert "Traceback" not in server_log, server_log[-5000:]
