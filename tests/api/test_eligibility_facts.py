@@ -201,22 +201,22 @@ async def test_other_loans_rule_is_policy_data(world: World, admin: Api) -> None
     )
 
 
-@pytest.mark.parametrize(
-    ("loan", "field"),
-    [
-        ({"holder": "cousin", "kind": "car", "outstanding": "1"}, "other_loans"),
-        ({"holder": "spouse", "kind": "mortgage", "outstanding": "1"}, "other_loans"),
-        ({"holder": "spouse", "kind": "car", "outstanding": "0"}, "other_loans[0].outstanding"),
-        ({"holder": "spouse", "kind": "car", "outstanding": 100}, "other_loans"),
-    ],
-)
-async def test_other_loans_bad_input(world: World, admin: Api, loan: dict[str, Any], field: str) -> None:
+BAD_OTHER_LOANS = [
+    ({"holder": "cousin", "kind": "car", "outstanding": "1"}, "other_loans"),
+    ({"holder": "spouse", "kind": "mortgage", "outstanding": "1"}, "other_loans"),
+    ({"holder": "spouse", "kind": "car", "outstanding": "0"}, "other_loans[0].outstanding"),
+    ({"holder": "spouse", "kind": "car", "outstanding": 100}, "other_loans"),
+]
+
+
+async def test_other_loans_bad_input(world: World, admin: Api) -> None:
     window = await setup(world, admin, "cn-2018")
     person = await register_person(window)
-    for path in ("/eligibility-checks", "/applications"):
-        response = await window.post(path, application_body(person["id"], other_loans=[loan]))
-        problem = assert_problem(response, 422, "validation_error")
-        assert problem["errors"][0]["field"].startswith(field), problem
+    for loan, field in BAD_OTHER_LOANS:
+        for path in ("/eligibility-checks", "/applications"):
+            response = await window.post(path, application_body(person["id"], other_loans=[loan]))
+            problem = assert_problem(response, 422, "validation_error")
+            assert problem["errors"][0]["field"].startswith(field), (loan, problem)
 
 
 # ---- 3. categories claimed without their proof --------------------------------------------------------
@@ -237,11 +237,26 @@ async def test_laid_off_without_certificate_does_not_count_cn2002(world: World, 
     assert checks(result)["category"]["detail"].startswith("Admitted as laid_off under cn-2002")
 
 
-@pytest.mark.parametrize("edition", ["cn-2008", "cn-2016", "cn-2018", "cn-2020"])
-async def test_another_category_carries_the_decision(world: World, admin: Api, edition: str) -> None:
-    window = await setup(world, admin, edition)
+LATER_EDITIONS = ("cn-2008", "cn-2016", "cn-2018", "cn-2020")
+
+
+async def funds_of_every_later_edition(world: World, admin: Api) -> Api:
+    """One fund per edition from cn-2008 (code F2008, F2016, ...) and a window of their region."""
+    for edition in LATER_EDITIONS:
+        await make_fund(admin, code=f"F{edition[-4:]}", edition=edition)
+    await admin.post("/banks", {"code": "ICBC", "name": "ICBC"})
+    return await world.caller("window", region="2301")
+
+
+async def test_another_category_carries_the_decision(world: World, admin: Api) -> None:
+    window = await funds_of_every_later_edition(world, admin)
     both = await register_person(window, categories=("laid_off", "registered_unemployed"))
-    result = await check(window, both["id"], amount="20000")
+    for edition in LATER_EDITIONS:
+        await _carried_by_the_other_category(window, both, edition)
+
+
+async def _carried_by_the_other_category(window: Api, both: dict[str, Any], edition: str) -> None:
+    result = await check(window, both["id"], amount="20000", fund=f"F{edition[-4:]}")
     assert result["eligible"] is True, result
     assert checks(result)["category"]["detail"] == (
         f"Admitted as registered_unemployed under {edition}; category laid_off, registered_unemployed is"
@@ -347,54 +362,56 @@ async def test_guarantor_employer_kinds_from_policy(world: World, admin: Api) ->
 # ---- 6. one validation for both endpoints ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
+async def test_same_validation_for_checks_and_applications(world: World, admin: Api) -> None:
+    window = await setup(world, admin, "cn-2016")
+    person = await register_person(window)
+    for change, field in [
         ({"jobs_created": -1}, "jobs_created"),
         ({"purpose": "   "}, "purpose"),
         ({"amount": "0"}, "amount"),
         ({"term_months": 0}, "term_months"),
-    ],
-)
-async def test_same_validation_for_checks_and_applications(
-    world: World, admin: Api, change: dict[str, Any], field: str
-) -> None:
-    window = await setup(world, admin, "cn-2016")
-    person = await register_person(window)
-    for path in ("/eligibility-checks", "/applications"):
-        response = await window.post(path, {**application_body(person["id"]), **change})
-        problem = assert_problem(response, 422, "validation_error")
-        assert problem["errors"][0]["field"] == field, (path, problem)
+    ]:
+        for path in ("/eligibility-checks", "/applications"):
+            response = await window.post(path, {**application_body(person["id"]), **change})
+            problem = assert_problem(response, 422, "validation_error")
+            assert problem["errors"][0]["field"] == field, (path, problem)
 
 
 # ---- 7. graduates: graduation year and the edition's window ---------------------------------------------
 
 
-@pytest.mark.parametrize("edition", ["cn-2008", "cn-2016", "cn-2018", "cn-2020"])
-async def test_graduates_within_the_window(world: World, admin: Api, edition: str) -> None:
-    window = await setup(world, admin, edition)
+async def test_graduates_within_the_window(world: World, admin: Api) -> None:
+    window = await funds_of_every_later_edition(world, admin)
     recent = await register_person(window, birth="20000101", categories=("graduate",), graduation_year=2024)
-    result = await check(window, recent["id"], amount="20000")
+    old = await register_person(
+        window, birth="20000101", seq="02", categories=("graduate",), graduation_year=2023
+    )
+    unknown = await register_person(window, birth="20000101", seq="03", categories=("graduate",))
+    for edition in LATER_EDITIONS:
+        await _graduates_under(window, edition, recent, old, unknown)
+
+
+async def _graduates_under(
+    window: Api, edition: str, recent: dict[str, Any], old: dict[str, Any], unknown: dict[str, Any]
+) -> None:
+    fund = f"F{edition[-4:]}"
+    result = await check(window, recent["id"], amount="20000", fund=fund)
     assert result["eligible"] is True, result
     assert checks(result)["graduation_year"]["detail"] == (
         f"Graduated in 2024, within the 2 years after graduation that {edition} allows on 2026-11-27."
     )
     assert checks(result)["category"]["detail"].startswith(f"Admitted as graduate under {edition}")
 
-    old = await register_person(
-        window, birth="20000101", seq="02", categories=("graduate",), graduation_year=2023
-    )
-    result = await check(window, old["id"], amount="20000")
+    result = await check(window, old["id"], amount="20000", fund=fund)
     assert failed(result) == ["category", "graduation_year"]
     assert checks(result)["graduation_year"]["detail"] == (
         "A graduate borrower graduated in 2023, 3 years before 2026; graduates count for 2 years."
     )
-    unknown = await register_person(window, birth="20000101", seq="03", categories=("graduate",))
-    result = await check(window, unknown["id"], amount="20000")
+    result = await check(window, unknown["id"], amount="20000", fund=fund)
     assert failed(result) == ["category", "graduation_year"]
     assert "needs a graduation year" in checks(result)["graduation_year"]["detail"]
     # Judged on the application date: the same graduate was within the window in 2025.
-    assert (await check(window, old["id"], amount="20000", applied_on="2025-06-01"))["eligible"] is True
+    assert (await check(window, old["id"], amount="20000", fund=fund, applied_on="2025-06-01"))["eligible"]
 
 
 async def test_graduate_window_is_policy_data(world: World, admin: Api) -> None:
