@@ -17,6 +17,7 @@ from loanfund.applications import queries as application_queries
 from loanfund.audit import Actor
 from loanfund.clock import business_date
 from loanfund.db.tables import borrowers, funds, guarantors
+from loanfund.demo.backoffice import close_the_books
 from loanfund.demo.plan import Plan
 from loanfund.demo.province import (
     BANKS,
@@ -138,12 +139,15 @@ async def fill_demo(engine: AsyncEngine) -> dict[str, object]:
             )
             policy = await fund_service.fund_policy(conn, spec.code, today)
             replay.funds[spec.code] = DemoFund(spec, policy, actors[f"window:{spec.prefix}"])
+        await admin_tx.flush()
         plan.plan_funds()
         plan.plan_people()
         await replay.run()
         await reservations.lapse_expired(lapse_tx := uow.begin(conn, LAPSE_JOB, today))
         await lapse_tx.flush()
+        back_office = await close_the_books(replay, today)
         summary = await _summary(conn, today)
+        summary["back_office"] = back_office
         if replay.refused:
             summary["approvals_refused"] = dict(replay.refused)
         result["summary"] = summary
