@@ -39,6 +39,16 @@ def _xid(value: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
 
 
 _INSERT_POSTGRES = events.insert().values(tx_id=_xid(sa.func.pg_current_xact_id()))
+
+
+def tx_id_column(conn: AsyncConnection) -> sa.ColumnElement[int]:
+    """The `tx_id` an event written by this connection's transaction must carry, for writers that insert
+    events with `INSERT … SELECT` (the scheduled jobs' alerts) instead of `write_all`."""
+    if conn.dialect.name == "postgresql":
+        return _xid(sa.func.pg_current_xact_id())
+    return sa.literal(0, sa.BigInteger())
+
+
 # The oldest transaction still running in the statement's snapshot, leaving out those that
 # pg_stat_activity shows in other databases of the server (they can never write this table, and a
 # server often holds other databases); without any, the snapshot's xmax. An xid that cannot be placed

@@ -24,6 +24,7 @@ from loanfund.demo import fill_demo, organisation_code_check, resident_id_check,
 from loanfund.errors import InvalidState
 from loanfund.identity import parse_resident_id, parse_uscc
 from loanfund.ledger.queries import trial_balance
+from loanfund.loans.delinquency import BUCKETS, bucket_of
 from loanfund.loans.queries import list_loans
 from tests.support import TODAY, Api, World
 
@@ -72,7 +73,18 @@ async def test_demo_fills_a_province_and_refuses_a_second_run(world: World, engi
         assert near_limit
         assert min(ratios) < Decimal("0.25")  # and one comfortably low
         suspended = [row for row in agreements if agreement_status(row, today) == "suspended"]
-        assert len(suspended) == 1 and suspended[0].suspended_reason
+        reasons = Counter(
+            "compensation_rate" if "compensation" in (row.suspended_reason or "") else "manager"
+            for row in suspended
+        )
+        # One by a manager; at least one automatically, when paying compensation took it over its threshold.
+        assert reasons["manager"] == 1 and reasons["compensation_rate"] >= 1, [
+            row.suspended_reason for row in suspended
+        ]
+        automatic = await conn.scalar(
+            sa.select(sa.func.count()).select_from(events).where(events.c.type == "agreement_suspended")
+        )
+        assert automatic >= reasons["compensation_rate"]
 
         # Applications and loans in every status there is.
         apps = await list_applications(conn, today, limit=10_000)
@@ -82,7 +94,13 @@ async def test_demo_fills_a_province_and_refuses_a_second_run(world: World, engi
         assert {app.guarantee_kind for app in apps} == {"credit", "guarantor", "collateral", "joint"}
         loans = await list_loans(conn, today, limit=10_000)
         loan_statuses = Counter(loan.status for loan in loans)
-        assert {"active", "overdue", "repaid"} <= set(loan_statuses), loan_statuses
+        assert {"active", "overdue", "repaid", "compensated", "written_off"} <= set(loan_statuses), (
+            loan_statuses
+        )
+        # Loans in every delinquency bucket.
+        assert {
+            bucket_of(loan.days_past_due) for loan in loans if loan.status in ("active", "overdue")
+        } == set(BUCKETS)
         overdue = [loan for loan in loans if loan.status == "overdue"]
         assert any(loan.maturity_on < today for loan in overdue)  # matured unpaid
         assert any(loan.overdue_since is not None and loan.maturity_on > today for loan in overdue)  # missed
@@ -119,6 +137,17 @@ async def test_demo_fills_a_province_and_refuses_a_second_run(world: World, engi
         assert {"laid_off", "graduate", "veteran", "returning_migrant", "small_firm"} <= set(categories)
         assert await conn.scalar(sa.select(sa.func.count()).select_from(guarantors)) >= 30
     assert summary["applications"] == dict(sorted(app_statuses.items()))
+    # The back office's last day: subsidy claims paid, approved (one fund short of budget) and pending;
+    # compensation paid, rejected and pending; a partial recovery and a write-off.
+    office = summary["back_office"]
+    assert (
+        office["subsidy_claims_paid"] >= 1
+        and office["subsidy_payment_refused:insufficient_subsidy_budget"] >= 1
+    )
+    assert office["subsidy_claims_filed"] > office["subsidy_claims_approved"] > office["subsidy_claims_paid"]
+    assert office["compensation_claims_paid"] >= 2 and office["compensation_claims_rejected"] == 1
+    assert office["compensation_claims_filed"] > office["compensation_claims_paid"] + 1  # one still pending
+    assert office["recoveries"] == 1 and office["write_offs"] == 1
     assert summary["borrowers"]["individual"] + summary["borrowers"]["enterprise"] == len(people)
 
     # The printed tokens work: the fund manager sees the near-limit bank, the auditor the audit log.

@@ -96,6 +96,44 @@ class RiskOutcome:
     red_flag_raised: bool  # the fund crossed the red flag with this payment
 
 
+async def suspend_for_rate(
+    tx: Tx,
+    *,
+    agreement_id: str,
+    facts: dict[str, Any],
+    fund_code: str,
+    bank_code: str | None,
+    region_code: str | None,
+) -> None:
+    """Suspend the agreement for new guarantees because its compensation rate is over its threshold:
+    with an `agreement_suspended` event (reason `compensation_rate`) and an audit record."""
+    await tx.conn.execute(
+        agreements.update()
+        .where(agreements.c.id == agreement_id)
+        .values(suspended=True, suspended_reason=SUSPENDED_REASON, suspended_at=utcnow())
+    )
+    tx.audit(
+        "agreement.suspended",
+        "agreement",
+        agreement_id,
+        {"reason": SUSPENDED_REASON, "automatic": True, **facts},
+        region_code=region_code,
+    )
+    tx.emit(
+        "agreement_suspended",
+        fund_code=fund_code,
+        region_code=region_code,
+        bank_code=bank_code,
+        data={
+            "agreement_id": agreement_id,
+            "fund_code": fund_code,
+            "bank_code": bank_code,
+            "reason": SUSPENDED_REASON,
+            **facts,
+        },
+    )
+
+
 async def after_payment(
     tx: Tx,
     *,
@@ -122,31 +160,14 @@ async def after_payment(
     )
     suspended = False
     if rate.above(threshold) and not agreement.suspended:
-        await conn.execute(
-            agreements.update()
-            .where(agreements.c.id == agreement.id)
-            .values(suspended=True, suspended_reason=SUSPENDED_REASON, suspended_at=utcnow())
-        )
         facts = {**rate_facts(rate), "threshold_pct": format_pct(threshold)}
-        tx.audit(
-            "agreement.suspended",
-            "agreement",
-            agreement.id,
-            {"reason": SUSPENDED_REASON, "automatic": True, **facts},
-            region_code=region_code,
-        )
-        tx.emit(
-            "agreement_suspended",
+        await suspend_for_rate(
+            tx,
+            agreement_id=agreement.id,
+            facts=facts,
             fund_code=fund_code,
-            region_code=region_code,
             bank_code=bank_code,
-            data={
-                "agreement_id": agreement.id,
-                "fund_code": fund_code,
-                "bank_code": bank_code,
-                "reason": SUSPENDED_REASON,
-                **facts,
-            },
+            region_code=region_code,
         )
         suspended = True
 

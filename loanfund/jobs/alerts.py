@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 
+from loanfund import events as event_feed
 from loanfund.clock import utcnow
 from loanfund.db.tables import audit_log, events, job_alerts
 from loanfund.db.types import UTCDateTime
@@ -91,13 +92,15 @@ async def publish(
             job_alerts.c.region_code,
             job_alerts.c.bank_code,
             body,
+            # The feed orders events by their transaction (loanfund/events.py): every writer sets it.
+            event_feed.tx_id_column(tx.conn),
         )
         .select_from(source)
         .where(where)
     )
     result = await tx.conn.execute(
         events.insert().from_select(
-            ["occurred_at", "type", "fund_code", "region_code", "bank_code", "data"], event_rows
+            ["occurred_at", "type", "fund_code", "region_code", "bank_code", "data", "tx_id"], event_rows
         )
     )
     audit_rows = (

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from loanfund.errors import NotFound
-from loanfund.jobs import capacity, certificates, housekeeping, loans, matching
-from loanfund.jobs.framework import DAILY, DAILY_AT_CLOSE, Job
+from loanfund.jobs import capacity, certificates, housekeeping, loans, matching, risk
+from loanfund.jobs.framework import DAILY, DAILY_AT_CLOSE, MONTH_END, Job
 
 JOBS: tuple[Job, ...] = (
     Job(
@@ -56,8 +56,18 @@ JOBS: tuple[Job, ...] = (
         "alert banks above 90% of their capacity (and when they are back under it)",
         after=("capacity_snapshots",),
     ),
-    # Issue 11: Job("compensation_rates", compensation.check_rates, DAILY_AT_CLOSE, "…"),
-    # Issue 10: Job("subsidy_drafts", subsidies.draft_period_end, MONTH_END, "…"),
+    Job(
+        "compensation_rates",
+        risk.compensation_rates,
+        DAILY_AT_CLOSE,
+        "compensation rates against each agreement's threshold (suspending it) and the fund's red flag",
+    ),
+    Job(
+        "subsidy_drafts",
+        risk.subsidy_drafts,
+        MONTH_END,
+        "at the end of a claim period: each bank's expected subsidy claim, announced to the managers",
+    ),
 )
 
 BY_NAME = {job.name: job for job in JOBS}
