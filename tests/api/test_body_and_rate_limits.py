@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
-from loanfund import clients
+from loanfund import clients, uow
 from loanfund.config import Settings
 from tests.servers import Server
 from tests.support import SETUP, Api, World, assert_problem
@@ -37,9 +37,9 @@ async def test_a_large_body_is_refused_after_the_token_and_before_the_handler(
 async def small_limits(
     engine: AsyncEngine, settings: Settings
 ) -> AsyncIterator[tuple[AsyncTestClient, str, str]]:
-    async with engine.begin() as conn:
-        _, one = await clients.add_client(conn, SETUP, role="admin", name="one", region_prefix=None)
-        _, two = await clients.add_client(conn, SETUP, role="admin", name="two", region_prefix=None)
+    async with uow.transaction(engine, SETUP) as tx:
+        _, one = await clients.add_client(tx, role="admin", name="one", region_prefix=None)
+        _, two = await clients.add_client(tx, role="admin", name="two", region_prefix=None)
     app = create_app(replace(settings, max_body_bytes=100, rate_limit="5/minute"))
     async with AsyncTestClient(app) as http:
         yield http, one, two

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loanfund import clients, idempotency
+from loanfund import clients, idempotency, uow
 from tests.servers import Server
 from tests.support import SETUP, Api, World, assert_problem
 
@@ -108,12 +108,11 @@ async def killer(server: Server, stop: asyncio.Event, log: dict[str, Any]) -> No
 async def test_sigkill_under_load_then_retries_have_each_effect_exactly_once(
     engine: AsyncEngine, db_url: str
 ) -> None:
-    async with engine.begin() as conn:
-        _, admin_token = await clients.add_client(conn, SETUP, role="admin", name="a", region_prefix=None)
+    async with uow.transaction(engine, SETUP) as tx:
+        conn = tx.conn
+        _, admin_token = await clients.add_client(tx, role="admin", name="a", region_prefix=None)
         tokens = [
-            (await clients.add_client(conn, SETUP, role="fund_manager", name=f"m{i}", region_prefix="2301"))[
-                1
-            ]
+            (await clients.add_client(tx, role="fund_manager", name=f"m{i}", region_prefix="2301"))[1]
             for i in range(CLIENTS)
         ]
     server = Server(db_url)

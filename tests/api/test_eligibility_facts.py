@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loanfund import uow
 from loanfund.applications import service as application_service
 from loanfund.borrowers import queries as borrower_queries
 from loanfund.eligibility import service as eligibility
@@ -464,17 +465,17 @@ async def test_a_partner_is_locked_with_the_applicant(
             partner_borrower_ids=(partner["id"],),
         )
         borrower = await borrower_queries.get_borrower(conn, applicant["id"])
+        tx = uow.begin(conn, SETUP, date.fromisoformat(TODAY))
         application_id, _ = await application_service.submit(
-            conn,
-            SETUP,
+            tx,
             request,
             borrower=borrower,
             purpose="a shop",
             micro_profit=False,
             jobs_created=1,
             region_prefix=None,
-            today=date.fromisoformat(TODAY),
         )
+        await tx.flush()
         return application_id
 
     async def submit_alone(applicant: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loanfund import uow
 from loanfund.agreements import service as agreements_service
 from loanfund.agreements.capacity import capacity_from_ledger
 from loanfund.db import create_engine
@@ -35,21 +36,22 @@ moves = st.lists(
 async def _check(url: str, fund: str, region: str, ops: list[tuple[int, int, bool]]) -> None:
     engine = create_engine(url)
     try:
-        async with engine.begin() as conn:
+        async with uow.transaction(engine, SETUP) as tx:
+            conn = tx.conn
             agreement = await library_pair(
-                conn, fund=fund, bank="PB", region=region, cash_fen=10**10, effective_from=START
+                tx, fund=fund, bank="PB", region=region, cash_fen=10**10, effective_from=START
             )
             at_bank = 0
             for offset, fen, withdraw in sorted(ops):
                 day = START + timedelta(days=offset)
                 if withdraw and fen <= at_bank:
                     await agreements_service.withdraw(
-                        conn, SETUP, agreement, amount_fen=fen, withdrawn_on=day, reference="w"
+                        tx, agreement, amount_fen=fen, withdrawn_on=day, reference="w"
                     )
                     at_bank -= fen
                 else:
                     await agreements_service.deposit(
-                        conn, SETUP, agreement, amount_fen=fen, deposited_on=day, reference="d"
+                        tx, agreement, amount_fen=fen, deposited_on=day, reference="d"
                     )
                     at_bank += fen
         today = date.fromisoformat(TODAY)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
-from loanfund import clients
+from loanfund import clients, uow
 from loanfund.config import Settings
 from loanfund.db.migrate import grant_runtime_role, grant_statements
 from loanfund.db.tables import ledger_accounts
@@ -52,10 +52,10 @@ async def posted_fund(engine: AsyncEngine, db_url: str) -> dict[str, int | str]:
     """A fund with one posted allocation, made through the API; its entry and account ids."""
     app = create_app(Settings(db_url, 2, 60, 8))
     async with AsyncTestClient(app) as http:
-        async with engine.begin() as conn:
-            _, admin_token = await clients.add_client(conn, SETUP, role="admin", name="a", region_prefix=None)
+        async with uow.transaction(engine, SETUP) as tx:
+            _, admin_token = await clients.add_client(tx, role="admin", name="a", region_prefix=None)
             _, manager_token = await clients.add_client(
-                conn, SETUP, role="fund_manager", name="m", region_prefix="2301"
+                tx, role="fund_manager", name="m", region_prefix="2301"
             )
         await make_fund(Api(http, admin_token, "admin"))
         await make_allocation(Api(http, manager_token, "fund_manager"), amount="1000")
@@ -135,9 +135,9 @@ async def test_an_account_opens_at_zero(engine: AsyncEngine, db_url: str) -> Non
 
 
 async def test_an_account_opens_at_zero_on_both_databases(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, SETUP) as tx:
         await funds_service.create_fund(
-            conn, SETUP, code="HRB", name="HRB", region_code="230100", policy_edition="cn-2008"
+            tx, code="HRB", name="HRB", region_code="230100", policy_edition="cn-2008"
         )
     with pytest.raises(sa.exc.DBAPIError, match="opens at zero"):
         async with engine.begin() as conn:
@@ -187,8 +187,8 @@ async def test_the_service_role_owns_nothing_and_cannot_switch_triggers_off(
     assert await balances(engine) == before
 
     # ...and the service itself runs as that role: the everyday writes all pass.
-    async with engine.begin() as conn:
-        _, token = await clients.add_client(conn, SETUP, role="fund_manager", name="m2", region_prefix="2301")
+    async with uow.transaction(engine, SETUP) as tx:
+        _, token = await clients.add_client(tx, role="fund_manager", name="m2", region_prefix="2301")
     async with AsyncTestClient(create_app(Settings(as_service, 2, 60, 8))) as http:
         manager = Api(http, token, "fund_manager")
         allocation = await make_allocation(manager, amount="500", reference="P-2")
