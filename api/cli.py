@@ -190,12 +190,29 @@ async def _demo_people(engine: Any) -> list[dict[str, str]]:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from loanfund.demo import fill_demo
 
     engine = _ready_engine()
     try:
         await require_current_schema(engine)
-        tokens = await fill_demo(engine)
+        # The bar goes to stderr: stdout is the JSON with the tokens, for scripts to read.
+        with Progress(
+            TextColumn("replaying two years of lending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=args.quiet,
+        ) as bar:
+            task = bar.add_task("demo", total=None)
+
+            def show(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            tokens = await fill_demo(engine, progress=show)
         tokens["dashboard"] = await _demo_people(engine)
     finally:
         await engine.dispose()
@@ -412,12 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command(user_commands, "list", "list users as JSON lines (never passwords)")
 
-    command(
+    demo = command(
         commands,
         "demo",
         "fill an empty, upgraded database with a demo province (two years of lending replayed up to the"
         " business date) and print one demo token per role and the dashboard users",
     )
+    demo.add_argument("--quiet", action="store_true", help="no progress bar (on stderr)")
 
     serve = command(commands, "serve", "serve the API and its docs (/schema), and run the scheduled jobs")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")

@@ -7,7 +7,7 @@ import contextlib
 import heapq
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -178,10 +178,15 @@ class Replay:
         self.seq += 1
         heapq.heappush(self.queue, Event(day, rank, self.seq, step))
 
-    async def run(self) -> None:
+    async def run(self, progress: Callable[[int, int], None] | None = None) -> None:
         current: date | None = None
+        total, done = len(self.queue), 0
         while self.queue:
             event = heapq.heappop(self.queue)
+            done += 1
+            if progress is not None and (done % 25 == 0 or not self.queue):
+                total = max(total, done + len(self.queue))  # steps can plan further steps
+                progress(done, total)
             if event.day != current:
                 current = event.day
                 # The scheduler's daily lapse job, on the days it has something to do.

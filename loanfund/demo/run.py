@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -81,10 +82,12 @@ async def _summary(conn: AsyncConnection, today: date) -> dict[str, Any]:
     }
 
 
-async def fill_demo(engine: AsyncEngine) -> dict[str, object]:
+async def fill_demo(
+    engine: AsyncEngine, *, progress: Callable[[int, int], None] | None = None
+) -> dict[str, object]:
     """Fill an empty database; returns the demo tokens by role (one client each; `more_clients` lists
     the other windows and banks the history was made with) and a `summary`. Refuses a database that has
-    funds."""
+    funds. `progress(done, total)` is called as the history's steps are replayed."""
     today = business_date()
     result: dict[str, object] = {}
     async with engine.begin() as conn:
@@ -142,7 +145,7 @@ async def fill_demo(engine: AsyncEngine) -> dict[str, object]:
         await admin_tx.flush()
         plan.plan_funds()
         plan.plan_people()
-        await replay.run()
+        await replay.run(progress)
         await reservations.lapse_expired(lapse_tx := uow.begin(conn, LAPSE_JOB, today))
         await lapse_tx.flush()
         back_office = await close_the_books(replay, today)
