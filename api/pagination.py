@@ -23,6 +23,12 @@ def check_limit(limit: int | None) -> int:
     return limit
 
 
+def check_choice(value: str | None, field: str, choices: Sequence[str]) -> None:
+    """A list filter such as `?status=` must name one of its values (422 naming the field)."""
+    if value is not None and value not in choices:
+        raise invalid(field, f"must be one of {', '.join(choices)}")
+
+
 def decode_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None

@@ -13,7 +13,7 @@ from litestar.params import FromPath, FromQuery
 from api.auth import authorize, list_scope
 from api.body import decode_body, with_body
 from api.context import RequestContext
-from api.pagination import check_limit, decode_cursor, page
+from api.pagination import check_choice, check_limit, decode_cursor, page
 from api.routes.borrowers import scoped_borrower
 from api.types import Code, Count, Currency, LongText, Months, Yuan, YuanOut
 from loanfund.applications import queries, service
@@ -23,7 +23,7 @@ from loanfund.borrowers.queries import Borrower
 from loanfund.eligibility import queries as eligibility_queries
 from loanfund.eligibility import service as eligibility
 from loanfund.eligibility.rules import Eligibility, OtherLoanFacts
-from loanfund.errors import NotFound, invalid
+from loanfund.errors import NotFound
 from loanfund.funds import queries as fund_queries
 from loanfund.money import CURRENCY, format_fen, parse_yuan
 
@@ -338,8 +338,7 @@ async def list_applications(
 ) -> ApplicationPage:
     authorize(ctx, READ)
     limit = check_limit(limit)
-    if status is not None and status not in STATUSES:
-        raise invalid("status", f"must be one of {', '.join(STATUSES)}")
+    check_choice(status, "status", STATUSES)
     scope = list_scope(ctx, bank_code)
     if scope.empty:
         return ApplicationPage([], None)

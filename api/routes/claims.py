@@ -14,14 +14,13 @@ from litestar.params import FromPath, FromQuery
 from api.auth import READERS, authorize, list_scope
 from api.body import decode_body, with_body
 from api.context import RequestContext
-from api.pagination import check_limit, decode_cursor, page
+from api.pagination import check_choice, check_limit, decode_cursor, page
 from api.routes.agreements import CapacityOut, capacity_out
 from api.types import Currency, LongText, Yuan, YuanOut
 from loanfund.agreements import queries as agreement_queries
 from loanfund.claims import queries, risk, service
 from loanfund.claims.queries import STATUSES, Claim, Recovery, WriteOff
 from loanfund.claims.risk import CompensationRate
-from loanfund.errors import ValidationFailed
 from loanfund.funds import queries as fund_queries
 from loanfund.funds.service import fund_policy
 from loanfund.loans import queries as loan_queries
@@ -240,8 +239,7 @@ async def list_claims(
 ) -> ClaimPage:
     authorize(ctx, VIEWERS)
     limit = check_limit(limit)
-    if status is not None and status not in STATUSES:
-        raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
+    check_choice(status, "status", STATUSES)
     scope = list_scope(ctx, bank_code)
     if scope.empty:
         return ClaimPage([], None)

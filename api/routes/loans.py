@@ -17,10 +17,9 @@ from litestar.params import FromPath, FromQuery
 from api.auth import authorize, list_scope
 from api.body import decode_body, with_body
 from api.context import RequestContext
-from api.pagination import check_limit, decode_cursor, page
+from api.pagination import check_choice, check_limit, decode_cursor, page
 from api.types import Code, Currency, Pct, Yuan, YuanOut
 from loanfund.applications import queries as application_queries
-from loanfund.errors import invalid
 from loanfund.loans import queries, service
 from loanfund.loans.queries import STATUSES, Loan, LockedLoan, Repayment
 from loanfund.money import CURRENCY, format_fen, format_pct, parse_pct, parse_yuan
@@ -231,8 +230,7 @@ async def list_loans(
 ) -> LoanPage:
     authorize(ctx, READ)
     limit = check_limit(limit)
-    if status is not None and status not in STATUSES:
-        raise invalid("status", f"must be one of {', '.join(STATUSES)}")
+    check_choice(status, "status", STATUSES)
     scope = list_scope(ctx, bank_code)
     if scope.empty:
         return LoanPage([], None)

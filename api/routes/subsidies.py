@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery
 from api.auth import authorize, list_scope
 from api.body import decode_body, with_body
 from api.context import RequestContext
-from api.pagination import check_limit, decode_cursor, page
+from api.pagination import check_choice, check_limit, decode_cursor, page
 from api.types import Currency, LongText, Yuan, YuanOut
 from loanfund.errors import NotFound, ValidationFailed
 from loanfund.money import CURRENCY, format_fen, format_pct, parse_yuan
@@ -233,8 +233,7 @@ async def list_claims(
 ) -> ClaimPage:
     authorize(ctx, READ)
     limit = check_limit(limit)
-    if status is not None and status not in STATUSES:
-        raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
+    check_choice(status, "status", STATUSES)
     scope = list_scope(ctx, bank_code)
     if scope.empty:
         return ClaimPage([], None)

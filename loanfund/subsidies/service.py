@@ -28,6 +28,7 @@ from loanfund.errors import (
     PeriodNotClosed,
     SameMakerChecker,
     ValidationFailed,
+    invalid,
 )
 from loanfund.ids import new_id
 from loanfund.ledger import accounts
@@ -52,10 +53,6 @@ class Decision:
     reason: str | None = None
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])
-
-
 async def accepted_period(tx: Tx, fund_code: str, text: str) -> Period:
     """The period, if the fund's policy in force on its last day accepts claims of its length (422)."""
     period = parse_period(text)
@@ -63,7 +60,7 @@ async def accepted_period(tx: Tx, fund_code: str, text: str) -> Period:
     kinds = policy.value("subsidy_period_kinds")
     if not isinstance(kinds, tuple) or period.kind not in kinds:
         allowed = ", ".join(k for k in PERIOD_KINDS if isinstance(kinds, tuple) and k in kinds)
-        raise _invalid("period", f"this fund takes claims by {allowed}, not by {period.kind}")
+        raise invalid("period", f"this fund takes claims by {allowed}, not by {period.kind}")
     return period
 
 

@@ -575,7 +575,9 @@ async def test_concurrent_filing_and_paying(
 async def test_overdue_spells_follow_the_reports(
     monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
 ) -> None:
-    """An earlier start moves the open spell; a cure on its first day leaves no overdue day."""
+    """An earlier start moves the open spell; a cure on its first day leaves no overdue day. Each
+    report is a missed instalment of its own (loanfund/loans/delinquency.py): the spell ends when
+    both are paid."""
     setup = await fund_at(monkeypatch, world, admin, manager, on="2009-01-05", edition="cn-2008")
     bank: Api = setup["bank_api"]
     loan = await lend(
@@ -596,7 +598,7 @@ async def test_overdue_spells_follow_the_reports(
 
     await post("2009-05-10", "overdue", {"overdue_since": "2009-05-05", "overdue_principal": "1000"})
     await post("2009-05-12", "overdue", {"overdue_since": "2009-05-01", "overdue_principal": "1000"})
-    await post("2009-05-20", "repayments", {"principal": "1000", "interest": "0", "paid_on": "2009-05-20"})
+    await post("2009-05-20", "repayments", {"principal": "2000", "interest": "0", "paid_on": "2009-05-20"})
     await post("2009-06-01", "overdue", {"overdue_since": "2009-06-01", "overdue_principal": "0"})
     await post("2009-06-01", "repayments", {"principal": "0", "interest": "150", "paid_on": "2009-06-01"})
     line = line_of((await file(monkeypatch, bank, "HRB", "2009Q2")).json(), loan)
