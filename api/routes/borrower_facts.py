@@ -14,6 +14,7 @@ from litestar.params import FromPath
 from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.routes.borrowers import REGISTER, BorrowerOut, borrower_out, scoped_borrower
+from api.types import Year
 from loanfund.borrowers import facts
 
 Ctx = NamedDependency[RequestContext]
@@ -22,7 +23,7 @@ Ctx = NamedDependency[RequestContext]
 class EligibilityFactsIn(msgspec.Struct, forbid_unknown_fields=True):
     syb_trained: bool | None = None
     syb_plan_approved_on: date | None = None
-    graduation_year: int | None = None
+    graduation_year: Year | None = None
 
 
 @post(

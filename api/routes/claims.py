@@ -16,7 +16,7 @@ from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_choice, check_limit, decode_cursor, page
 from api.routes.agreements import CapacityOut, capacity_out
-from api.types import Currency, LongText, Yuan, YuanOut
+from api.types import Code, Currency, LongText, Yuan, YuanOut
 from loanfund.agreements import queries as agreement_queries
 from loanfund.claims import queries, risk, service
 from loanfund.claims.queries import STATUSES, Claim, Recovery, WriteOff
@@ -37,7 +37,7 @@ VIEWERS = (*READERS, "bank")
 
 
 class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
-    loan_id: str
+    loan_id: Code
     claimed_on: date
 
 

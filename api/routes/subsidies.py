@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
@@ -17,7 +17,7 @@ from api.auth import authorize, list_scope
 from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_choice, check_limit, decode_cursor, page
-from api.types import Currency, LongText, Yuan, YuanOut
+from api.types import Code, Currency, LongText, Yuan, YuanOut
 from loanfund.errors import NotFound, ValidationFailed
 from loanfund.money import CURRENCY, format_fen, format_pct, parse_yuan
 from loanfund.subsidies import exports, queries, service
@@ -37,13 +37,13 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
-    fund_code: str
-    period: str
-    bank_code: str | None = None  # admin only: the bank the claim is for; a bank files for itself
+    fund_code: Code
+    period: Annotated[str, msgspec.Meta(min_length=1, max_length=7, description="2023Q3, 2023H2 or 2023-07")]
+    bank_code: Code | None = None  # admin only: the bank the claim is for; a bank files for itself
 
 
 class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
-    loan_id: str
+    loan_id: Code
     approved_subsidy: Yuan  # "0" allowed: the line is rejected
     reason: LongText | None = None
 

@@ -113,7 +113,12 @@ async def test_integers_beyond_their_columns_are_refused(world: World, admin: Ap
     for after in ("99999999999999999999999", "9223372036854775808", "²", "-1", "1e3"):
         body = assert_problem(await window.get("/events", {"after": after}), 422, "validation_error")
         assert body["errors"][0]["field"] == "after"
-    assert (await window.get("/events", {"after": "9223372036854775807"})).json()["items"] == []
+    # The largest id fits the column; it is no event, and a cursor must be one (its place in the feed
+    # is looked up), so it is refused the same way, without reaching the database's limits.
+    body = assert_problem(
+        await window.get("/events", {"after": "9223372036854775807"}), 422, "validation_error"
+    )
+    assert body["errors"] == [{"field": "after", "message": "is not the id of an event"}]
     for limit in ("0", "501", "99999999999999999999999", "-5"):
         assert_problem(await admin.get("/loans", {"limit": limit}), 422, "validation_error")
     person = {

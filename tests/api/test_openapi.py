@@ -62,4 +62,5 @@ async def test_every_operation_documents_bearer_auth_and_its_problems(world: Wor
             for response in operation.get("responses", {}).values():
                 if PROBLEM in response.get("content", {}):
                     documented |= _codes(response)
-    assert set(STATUS_BY_CODE) <= documented
+    # (`schema_out_of_date` is the command line's: `loanfund serve` will not start on such a database.)
+    assert {code for code, status in STATUS_BY_CODE.items() if status != 503} <= documented
