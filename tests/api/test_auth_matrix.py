@@ -642,7 +642,7 @@ LENDING_ENDPOINTS = [
     ),
     LendingEndpoint("GET", "/loans/{claimable}/delinquency", VIEWERS, 200, "bank"),
     # Compensation (issue 11): a bank files, a manager decides; recoveries by the bank, write-offs by
-    # the manager. Each write has its own loan or claim, made by build_lending.
+    # the manager. Each write that succeeds once has its own loan or claim, made by build_lending.
     LendingEndpoint("GET", "/compensation-claims", VIEWERS, 200, "", lists_funds=True),
     LendingEndpoint(
         "POST",
@@ -662,6 +662,7 @@ LENDING_ENDPOINTS = [
         "bank",
         lambda lending, fund: {"reason": "the borrower paid"},
     ),
+    # Recoveries, then the write-off that closes the same loan (after it, a recovery is refused).
     LendingEndpoint("GET", "/loans/{compensated}/recoveries", VIEWERS, 200, "bank"),
     LendingEndpoint(
         "POST",
@@ -673,7 +674,7 @@ LENDING_ENDPOINTS = [
     ),
     LendingEndpoint(
         "POST",
-        "/loans/{to_write_off}/write-off",
+        "/loans/{compensated}/write-off",
         MANAGERS,
         200,
         "bank",
@@ -782,7 +783,7 @@ async def build_lending(world: World, monkeypatch: pytest.MonkeyPatch) -> Lendin
         await make_deposit(manager, agreement, "1000000")
         seqs[fund] = iter(range(20 if fund == IN else 40, 60))
         old = old_loans[fund] = {}
-        for name in ("claimable", "for_approval", "for_rejection", "compensated", "to_write_off"):
+        for name in ("claimable", "for_approval", "for_rejection", "compensated"):
             person = (await register_person(window, birth="19800101", seq=f"{next(seqs[fund]):02d}"))["id"]
             body = application_body(person, fund=fund, bank=bank, amount="20000", applied_on=LONG_AGO)
             app = _created(await window.post("/applications", body))
@@ -801,7 +802,6 @@ async def build_lending(world: World, monkeypatch: pytest.MonkeyPatch) -> Lendin
             "job": "maturity_warnings",
             "claimable": old["claimable"],
             "compensated": old["compensated"],
-            "to_write_off": old["to_write_off"],
         }
 
     _at(monkeypatch, EARLIER)
@@ -846,9 +846,8 @@ async def build_lending(world: World, monkeypatch: pytest.MonkeyPatch) -> Lendin
             if name != "claimable":  # that one is the matrix's to claim
                 body = {"loan_id": loan_id, "claimed_on": TODAY_DATE}
                 claims[name] = _created(await bank_caller.post("/compensation-claims", body))
-        for name in ("compensated", "to_write_off"):
-            paid = await manager.post(f"/compensation-claims/{claims[name]}/approve")
-            assert paid.status_code == 200, paid.text
+        paid = await manager.post(f"/compensation-claims/{claims['compensated']}/approve")
+        assert paid.status_code == 200, paid.text
         mine.update(
             claim=claims["compensated"],
             claim_to_approve=claims["for_approval"],
