@@ -117,6 +117,7 @@ async def portfolio_report(
     """A fund's portfolio as of a date (default today), with a part per bank; or one bank's part
     (`bank_code`, and always for a bank). `format`: json, csv or xlsx (Chinese headings)."""
     if fund_code is None:  # required, but refused like any other missing field (422)
+        authorize(ctx, VIEWERS)  # after a refusal for the role (403 before 422)
         raise ValidationFailed([{"field": "fund_code", "message": "is required"}])
     fund = await fund_queries.get_fund(ctx.conn, fund_code)
     if ctx.client.role == "bank":
