@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 DAY = date(2026, 11, 27)
 os.environ["LOANFUND_BUSINESS_DATE"] = DAY.isoformat()  # before loanfund reads it
 
-from loanfund import banks, jobs, ledger  # noqa: E402
+from loanfund import banks, jobs, ledger, uow  # noqa: E402
 from loanfund.agreements import service as agreements_service  # noqa: E402
 from loanfund.audit import Actor  # noqa: E402
 from loanfund.db import create_engine  # noqa: E402
@@ -100,17 +100,16 @@ async def recreate(url: str) -> None:
 async def seed(url: str, n: int) -> dict[str, float]:
     engine = create_engine(url)
     timings = {}
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, SEED) as tx:
         await funds_service.create_fund(
-            conn, SEED, code=FUND, name="Bench fund", region_code=REGION, policy_edition="cn-2016"
+            tx, code=FUND, name="Bench fund", region_code=REGION, policy_edition="cn-2016"
         )
         agreement_ids = {}
         for b in range(BANKS):
             code = f"BK{b}"
-            await banks.create_bank(conn, SEED, code=code, name=f"Bank {code}")
+            await banks.create_bank(tx, code=code, name=f"Bank {code}")
             agreement_ids[code] = await agreements_service.create_agreement(
-                conn,
-                SEED,
+                tx,
                 fund_code=FUND,
                 bank_code=code,
                 leverage_multiple=Decimal(5),
@@ -125,7 +124,8 @@ async def seed(url: str, n: int) -> dict[str, float]:
         async with engine.begin() as conn:
             await conn.execute(sa.text(statement), params)
         timings[f"build_{name}_s"] = round(time.perf_counter() - started, 1)
-    async with engine.begin() as conn:
+    async with uow.transaction(engine, SEED) as tx:
+        conn = tx.conn
         outstanding = {
             row.bank_code: int(row.fen)
             for row in await conn.execute(
@@ -140,8 +140,7 @@ async def seed(url: str, n: int) -> dict[str, float]:
             deposits[code] = int(Decimal(fen) / (5 * used_share)) + 1
             total_deposit += deposits[code]
         await funds_service.record_contribution(
-            conn,
-            SEED,
+            tx,
             fund_code=FUND,
             source="central",
             amount_fen=total_deposit,
@@ -150,21 +149,19 @@ async def seed(url: str, n: int) -> dict[str, float]:
         )
         for code, fen in outstanding.items():
             await agreements_service.deposit(
-                conn,
-                SEED,
+                tx,
                 agreement_ids[code],
                 amount_fen=deposits[code],
                 deposited_on=date(2023, 1, 2),
                 reference=f"bench deposit {code}",
             )
-            await ledger.post_entry(
-                conn,
+            await ledger.post(
+                tx,
                 fund_code=FUND,
                 entry_date=date(2023, 1, 3),
                 kind="bench_outstanding",
                 description=f"bulk-built portfolio at {code}",
-                lines=ledger.transfer(accounts.outstanding(code), accounts.COMMITMENTS, fen),
-                actor=SEED,
+                lines=ledger.transfer(accounts.outstanding(code), accounts.commitments(code), fen),
             )
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
