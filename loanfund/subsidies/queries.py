@@ -20,6 +20,7 @@ from loanfund import policy as policies
 from loanfund.db.tables import (
     applications,
     borrowers,
+    compensation_claims,
     fund_policies,
     loan_overdue_spells,
     loan_repayments,
@@ -97,6 +98,24 @@ def _in_period(period: Period) -> list[sa.ColumnElement[bool]]:
     ]
 
 
+def _compensated_on() -> sa.ScalarSelect[Any]:
+    """The day the fund paid compensation for the loan, if it did: no subsidy from that day on."""
+    return (
+        sa.select(compensation_claims.c.decided_on)
+        .where(compensation_claims.c.loan_id == loans.c.id, compensation_claims.c.status == "paid")
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+async def compensated_loan_ids(conn: AsyncConnection, fund_code: str) -> list[str]:
+    """The fund's loans compensated (the set-based batch leaves them to the engine: see batch.py)."""
+    query = sa.select(compensation_claims.c.loan_id).where(
+        compensation_claims.c.fund_code == fund_code, compensation_claims.c.status == "paid"
+    )
+    return list((await conn.scalars(query)).all())
+
+
 async def loan_facts(
     conn: AsyncConnection,
     fund_code: str,
@@ -108,8 +127,8 @@ async def loan_facts(
 ) -> list[LoanFacts]:
     """The facts of every loan of the fund (and bank) with principal out during the period, by id.
 
-    `compensated_on`: loans compensated, by id (compensation is not recorded by loanfund yet; a
-    caller that knows the dates passes them).
+    `compensated_on`: compensation dates by loan id, over those of the paid compensation claims
+    (for a caller replaying a history the database does not hold yet).
     """
     where = [loans.c.fund_code == fund_code, *_in_period(period)]
     if bank_code is not None:
@@ -130,6 +149,7 @@ async def loan_facts(
                 loans.c.maturity_on,
                 borrowers.c.kind,
                 applications.c.micro_profit,
+                _compensated_on().label("compensated_on"),
             )
             .select_from(
                 loans.join(borrowers, borrowers.c.id == loans.c.borrower_id).join(
@@ -184,7 +204,7 @@ async def loan_facts(
                 day_count_basis=policy.integer("day_count_basis"),
                 extension_subsidised=policy.flag("extension_subsidised"),
                 overdue_spells=tuple(sorted(spells.get(row.id, ()), key=lambda s: s.since)),
-                compensated_on=(compensated_on or {}).get(row.id),
+                compensated_on=(compensated_on or {}).get(row.id) or row.compensated_on,
                 policy_edition=policy.edition,
             )
         )

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
+from loanfund.subsidies import queries as subsidy_queries
+from loanfund.subsidies.interest import compute_line
+from loanfund.subsidies.periods import parse_period
 from tests.claims_support import CLAIM_DAY, at, ledger_state, loan_on, overdue, position_holds
 from tests.support import Api, World, assert_problem, capacity, lending_setup
 
@@ -79,6 +84,12 @@ async def test_worked_example_6(
     assert changes == {"deposit": -4_896_000, "capacity": -24_480_000, "headroom": -18_480_000}
     assert (cap["outstanding"], cap["headroom"]) == ("0.00", "4755200.00")
     assert (await bank.get(f"/loans/{loan['id']}")).json()["status"] == "compensated"
+    # No interest subsidy from the day the fund paid: the subsidy engine reads the compensation date.
+    async with world.engine.connect() as conn:
+        [facts] = await subsidy_queries.loan_facts(conn, "HRB", parse_period("2026Q4"))
+    assert facts.compensated_on == date.fromisoformat(CLAIM_DAY)
+    line = compute_line(facts, parse_period("2026Q4"))
+    assert line.subsidy_fen == 0 and any(e.reason == "compensated" for e in line.exclusions), line.exclusions
 
     # Paid twice: refused, nothing moves.
     after_payment = await ledger_state(manager)
