@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loanfund.errors import NotFound
 from loanfund.jobs import capacity, certificates, housekeeping, loans, matching, risk
-from loanfund.jobs.framework import DAILY, DAILY_AT_CLOSE, MONTH_END, Job
+from loanfund.jobs.framework import DAILY, DAILY_AT_CLOSE, Job
 
 JOBS: tuple[Job, ...] = (
     Job(
@@ -65,7 +65,7 @@ JOBS: tuple[Job, ...] = (
     Job(
         "subsidy_drafts",
         risk.subsidy_drafts,
-        MONTH_END,
+        DAILY_AT_CLOSE,  # acts on the days that close a claim period of the fund's policy
         "at the end of a claim period: each bank's expected subsidy claim, announced to the managers",
     ),
 )

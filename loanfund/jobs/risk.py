@@ -7,10 +7,10 @@ catches what time alone changes (a rate rises as repaid guarantees leave the win
 crossing once: `compensation_rate_alert` for an agreement (suspending it), `compensation_red_flag`
 for a fund, each cleared when the rate is back under.
 
-`subsidy_drafts` (at each month end that closes a claim period of the fund's policy, a quarter by
-default): per fund and bank, the period's claim lines computed as a claim would compute them (on
-PostgreSQL in one statement per fund, loanfund.subsidies.batch), announced once as a
-`subsidy_draft` event so that managers know what claims to expect. Nothing is stored but the alert.
+`subsidy_drafts` (daily at the close, acting on the days that close a claim period of the fund's
+policy, a quarter by default): per fund and bank, the period's claim lines computed as a claim would
+compute them (on PostgreSQL in one statement per fund, loanfund.subsidies.batch), announced once as
+a `subsidy_draft` event so that managers know what claims to expect. Nothing is stored but the alert.
 """
 
 from __future__ import annotations

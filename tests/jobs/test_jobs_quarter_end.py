@@ -175,6 +175,7 @@ async def test_quarter_end(
         "certificate_inspection_lapsed": 1,
         "capacity_alert": 1,
         "capacity_alert_cleared": 1,
+        "subsidy_draft": 2,  # 2026Q4 closes on 2026-12-31: one draft per bank with loans
     }
     assert job_audit == {
         "guarantee.lapsed": 1,
@@ -187,6 +188,7 @@ async def test_quarter_end(
         "borrower.certificate_inspection_lapsed": 1,
         "agreement.capacity_alert": 1,
         "agreement.capacity_alert_cleared": 1,
+        "fund.subsidy_draft": 2,
     }
     overdue = {row.data["loan_id"]: row for row in feed if row.type == "loan_overdue"}
     l1 = overdue[p.loans["L1"]]
