@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loanfund import jobs
 from loanfund.db.tables import events
+from tests.api.test_subsidies import example_1, file
 from tests.claims_support import CLAIM_DAY, at, loan_on, overdue
 from tests.dashboard.helpers import CSRF_RE, KEY_RE, add_person, sign_in
-from tests.support import Api, World, lending_setup
+from tests.support import TODAY, Api, World, lending_setup
 
 
 def claim_form(html: str, kind: str, claim_id: str, action: str) -> dict[str, str]:
@@ -177,3 +178,50 @@ async def test_jobs_page_shows_runs_and_alerts_in_scope(
     await world.http.get("/dashboard/lang/en")
     english = (await world.http.get("/dashboard/jobs")).text
     assert "Latest runs" in english and "loan overdue" in english and "2026-07-27" in english
+
+
+async def test_subsidy_claims_are_approved_then_paid_from_the_queue(
+    world: World, engine: AsyncEngine, admin: Api, manager: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup = await example_1(monkeypatch, world, admin, manager)
+    filed = await file(monkeypatch, setup["bank_api"], "HRB", "2009Q1")
+    assert filed.status_code == 201, filed.text
+    claim = filed.json()
+    await add_person(engine, "哈尔滨", region="2301")
+    await add_person(engine, "齐齐哈尔", region="2302")
+    await sign_in(world.http, "齐齐哈尔")
+    assert claim["id"] not in (await world.http.get("/dashboard/queues")).text  # out of region
+
+    await sign_in(world.http, "哈尔滨")
+    page = (await world.http.get("/dashboard/queues")).text
+    listed = [
+        c["id"] for c in (await manager.get("/subsidy-claims", {"status": "submitted"})).json()["items"]
+    ]
+    assert (
+        re.findall(r'data-col="claim">([^<]+)<', section(page, "subsidy_claims")) == listed == [claim["id"]]
+    )
+    fields = claim_form(page, "subsidy-claims", claim["id"], "approve")
+    done = await world.http.post(
+        f"/dashboard/subsidy-claims/{claim['id']}/approve", data=fields, follow_redirects=False
+    )
+    assert done.headers["location"] == f"/dashboard/queues?done=subsidy_approved&subject={claim['id']}"
+    approved = (await manager.get(f"/subsidy-claims/{claim['id']}")).json()
+    assert approved["status"] == "approved"
+
+    # Awaiting payment now; with no budget the payment is refused and shown, nothing changed.
+    page = (await world.http.get("/dashboard/queues")).text
+    url = f"/dashboard/subsidy-claims/{claim['id']}/pay"
+    short = await world.http.post(url, data=claim_form(page, "subsidy-claims", claim["id"], "pay"))
+    assert "贴息预算不足" in short.text
+    assert (await manager.get(f"/subsidy-claims/{claim['id']}")).json()["status"] == "approved"
+    response = await manager.post(
+        "/funds/HRB/subsidy-budget", {"amount": "1000", "received_on": TODAY, "reference": "S-1"}
+    )
+    assert response.status_code == 201, response.text
+    page = (await world.http.get("/dashboard/queues")).text
+    paid = await world.http.post(
+        url, data=claim_form(page, "subsidy-claims", claim["id"], "pay"), follow_redirects=False
+    )
+    assert paid.headers["location"] == f"/dashboard/queues?done=subsidy_paid&subject={claim['id']}"
+    assert (await manager.get(f"/subsidy-claims/{claim['id']}")).json()["status"] == "paid"
+    assert claim["id"] not in (await world.http.get("/dashboard/queues")).text
