@@ -314,7 +314,7 @@ async def _decide(request: Request[Any, Any, Any], subject_id: str, done: str, a
     return Redirect(location, status_code=303)
 
 
-async def _application(tx: Tx, user: User, application_id: str, reason: str) -> Any:
+async def _application(tx: Tx, user: User, application_id: str) -> Any:
     app = await application_queries.lock_application(tx, application_id)
     if not user.sees_region(app.region_code):
         raise NotFound("application not found")
@@ -322,11 +322,11 @@ async def _application(tx: Tx, user: User, application_id: str, reason: str) -> 
 
 
 async def _approve_application(tx: Tx, user: User, application_id: str, reason: str) -> None:
-    await application_service.approve(tx, await _application(tx, user, application_id, reason))
+    await application_service.approve(tx, await _application(tx, user, application_id))
 
 
 async def _reject_application(tx: Tx, user: User, application_id: str, reason: str) -> None:
-    await application_service.reject(tx, await _application(tx, user, application_id, reason), reason=reason)
+    await application_service.reject(tx, await _application(tx, user, application_id), reason=reason)
 
 
 async def _compensation_in_scope(tx: Tx, user: User, claim_id: str) -> None:
