@@ -18,11 +18,15 @@ from api.dashboard.tables import MONEY, Column, Table
 from loanfund import audit
 from loanfund.applications import queries as application_queries
 from loanfund.borrowers import queries as borrower_queries
+from loanfund.claims import queries as claim_queries
+from loanfund.jobs import queries as job_queries
 from loanfund.reports import leverage, matching, overview, portfolio, queries
+from loanfund.subsidies import queries as subsidy_queries
 from loanfund.users.queries import User
 
 QUEUE_LIMIT = 200
 AUDIT_LIMIT = 200
+JOBS_LIMIT = 100
 
 
 @dataclass
@@ -286,12 +290,11 @@ async def portfolio_page(conn: AsyncConnection, user: User, today: date, fund: s
 
 @dataclass(frozen=True)
 class QueueSection:
-    """One kind of work waiting for a decision. Compensation and subsidy claims join as sections when
-    their libraries exist; `table` None means not available yet."""
+    """One kind of work waiting for a decision; `actions` names the template macro of its row forms."""
 
     key: str
-    table: Table | None
-    decide: bool  # rows carry approve / reject forms
+    table: Table
+    actions: str | None
     more: bool = False
 
 
@@ -337,12 +340,160 @@ async def queues_page(conn: AsyncConnection, user: User, today: date, fund: str 
         ),
         rows=rows,
     )
+    claims = await claim_queries.list_claims(
+        conn,
+        region_prefix=user.region_prefix,
+        fund_code=fund,
+        status=claim_queries.SUBMITTED,
+        limit=QUEUE_LIMIT + 1,
+    )
+    claims_more = len(claims) > QUEUE_LIMIT
+    compensation = Table(
+        name="compensation_claims",
+        title="compensation_claims",
+        columns=(
+            Column("claim"),
+            Column("fund_code"),
+            Column("bank_code"),
+            Column("loan"),
+            Column("amount", MONEY),
+            Column("days_past_due", "int"),
+            Column("claimed_on", "date"),
+        ),
+        rows=[
+            [c.id, c.fund_code, c.bank_code, c.loan_id, c.amount_fen, c.days_past_due, c.claimed_on]
+            for c in claims[:QUEUE_LIMIT]
+        ],
+    )
+    # Awaiting review, then awaiting payment: two statements, each bounded, so paid claims are never read.
+    subsidy_rows: list[list[Any]] = []
+    subsidy_more = False
+    for status in ("submitted", "approved"):
+        found = await subsidy_queries.list_claims(
+            conn,
+            region_prefix=user.region_prefix,
+            bank_code=None,
+            fund_code=fund,
+            status=status,
+            after=None,
+            limit=QUEUE_LIMIT + 1,
+        )
+        subsidy_more = subsidy_more or len(found) > QUEUE_LIMIT
+        subsidy_rows += [
+            [
+                c.id,
+                c.fund_code,
+                c.bank_code,
+                c.period,
+                f"subsidy_{c.status}",
+                c.line_count,
+                c.total_fen,
+                c.approved_total_fen,
+            ]
+            for c in found[:QUEUE_LIMIT]
+        ]
+    subsidies = Table(
+        name="subsidy_claims",
+        title="subsidy_claims",
+        columns=(
+            Column("claim"),
+            Column("fund_code"),
+            Column("bank_code"),
+            Column("period"),
+            Column("status", "label"),
+            Column("lines", "int"),
+            Column("claimed_amount", MONEY),
+            Column("approved_amount", MONEY),
+        ),
+        rows=subsidy_rows,
+    )
     sections = [
-        QueueSection("applications_awaiting", applications, decide=True, more=more),
-        QueueSection("compensation_claims", None, decide=False),
-        QueueSection("subsidy_claims", None, decide=False),
+        QueueSection("applications_awaiting", applications, "decide", more=more),
+        QueueSection("compensation_claims", compensation, "decide_claim", more=claims_more),
+        QueueSection("subsidy_claims", subsidies, "decide_subsidy", more=subsidy_more),
     ]
-    return Page({"applications": applications}, {"sections": sections})
+    return Page(
+        {"applications": applications, "compensation_claims": compensation, "subsidy_claims": subsidies},
+        {"sections": sections},
+    )
+
+
+async def jobs_page(conn: AsyncConnection, user: User, today: date, fund: str | None) -> Page:
+    completed = await job_queries.last_completed(conn)
+    latest = await job_queries.latest_runs(conn)
+    names = sorted(set(completed) | set(latest))
+    status = Table(
+        name="job_status",
+        title="job_status",
+        columns=(
+            Column("job"),
+            Column("last_completed", "date"),
+            Column("last_run", "date"),
+            Column("outcome", "label"),
+            Column("ended_at", "date"),
+        ),
+        rows=[
+            [
+                name,
+                completed.get(name),
+                latest[name].business_date if name in latest else None,
+                f"outcome_{latest[name].outcome}" if name in latest else None,
+                latest[name].ended_at if name in latest else None,
+            ]
+            for name in names
+        ],
+    )
+    runs = Table(
+        name="job_runs",
+        title="job_runs",
+        columns=(
+            Column("job"),
+            Column("business_date", "date"),
+            Column("outcome", "label"),
+            Column("trigger", "label"),
+            Column("started_at", "date"),
+            Column("ended_at", "date"),
+            Column("counts"),
+            Column("error"),
+        ),
+        rows=[
+            [
+                r.job,
+                r.business_date,
+                f"outcome_{r.outcome}",
+                f"trigger_{r.trigger}",
+                r.started_at,
+                r.ended_at,
+                json.dumps(r.counts, ensure_ascii=False, sort_keys=True, default=str),
+                r.error or "",
+            ]
+            for r in await queries.recent_job_runs(conn, JOBS_LIMIT)
+        ],
+    )
+    alerts = Table(
+        name="alerts",
+        title="alerts",
+        columns=(
+            Column("occurred_at", "date"),
+            Column("alert_type", "label"),
+            Column("fund_code"),
+            Column("region"),
+            Column("bank_code"),
+            Column("details"),
+        ),
+        rows=[
+            [
+                e.occurred_at,
+                f"alert_{e.type}",
+                e.fund_code or "",
+                e.region_code or "",
+                e.bank_code or "",
+                json.dumps(e.data, ensure_ascii=False, sort_keys=True, default=str),
+            ]
+            for e in await queries.recent_alerts(conn, user.region_prefix, fund, JOBS_LIMIT)
+        ],
+    )
+    return Page({"job_status": status, "job_runs": runs, "alerts": alerts})
 
 
 async def audit_page(

@@ -35,6 +35,8 @@ from api.errors import status_for
 from loanfund import idempotency
 from loanfund.applications import queries as application_queries
 from loanfund.applications import service as application_service
+from loanfund.claims import queries as claim_queries
+from loanfund.claims import service as claim_service
 from loanfund.clock import business_date
 from loanfund.errors import (
     CsrfRejected,
@@ -45,12 +47,15 @@ from loanfund.errors import (
     SignInFailed,
     SignInLocked,
 )
+from loanfund.subsidies import queries as subsidy_queries
+from loanfund.subsidies import service as subsidy_service
+from loanfund.uow import Tx
 from loanfund.users import service as users
 from loanfund.users.queries import Session, User
 
 log = logging.getLogger("loanfund.dashboard")
 
-PAGES = ("overview", "leverage", "matching", "portfolio", "queues", "audit")
+PAGES = ("overview", "leverage", "matching", "portfolio", "queues", "jobs", "audit")
 # An abandoned decision (the browser closed mid-request) may be retried after this long.
 CLAIM_TIMEOUT = timedelta(seconds=60)
 
@@ -61,6 +66,7 @@ BUILDERS: dict[str, Builder] = {
     "matching": pages.matching_page,
     "portfolio": pages.portfolio_page,
     "queues": pages.queues_page,
+    "jobs": pages.jobs_page,
 }
 
 
@@ -259,9 +265,13 @@ def _queue_url(fund: str | None, **params: str) -> str:
     return f"{PREFIX}/queues?{urlencode(query)}"
 
 
-async def _decide(request: Request[Any, Any, Any], application_id: str, action: str) -> Response[Any]:
-    """Approve or reject through the same library services as the API, once per form (the form's
-    one-time key makes a second click, a reload or a retry replay the first outcome)."""
+# Carries out one decision on one subject; raises NotFound for a subject outside the user's regions.
+Act = Callable[[Tx, User, str, str], Awaitable[None]]
+
+
+async def _decide(request: Request[Any, Any, Any], subject_id: str, done: str, act: Act) -> Response[Any]:
+    """Decide through the same library services as the API, once per form (the form's one-time key
+    makes a second click, a reload or a retry replay the first outcome)."""
     form = await request.form()
     fund = str(form.get("fund") or "") or None
     async with engine_of(request).connect() as conn:
@@ -283,21 +293,15 @@ async def _decide(request: Request[Any, Any, Any], application_id: str, action: 
             return Redirect(location + "&replayed=1", status_code=303)
         tx = new_tx(conn, session)
         try:
-            app = await application_queries.lock_application(tx, application_id)
-            if not user.sees_region(app.region_code):
-                raise NotFound("application not found")
-            if action == "approve":
-                await application_service.approve(tx, app)
-            else:
-                await application_service.reject(tx, app, reason=reason)
-            location = _queue_url(fund, done=action, subject=app.id)
+            await act(tx, user, subject_id, reason)
+            location = _queue_url(fund, done=done, subject=subject_id)
             await idempotency.complete(
                 conn, claim, idempotency.StoredResponse(303, {"location": location}, b"")
             )
             await tx.commit()
         except LoanfundError as exc:
             await tx.rollback()
-            location = _queue_url(fund, error=exc.code, subject=application_id)
+            location = _queue_url(fund, error=exc.code, subject=subject_id)
             await idempotency.complete(
                 conn, claim, idempotency.StoredResponse(303, {"location": location}, b"")
             )
@@ -310,14 +314,81 @@ async def _decide(request: Request[Any, Any, Any], application_id: str, action: 
     return Redirect(location, status_code=303)
 
 
+async def _application(tx: Tx, user: User, application_id: str) -> Any:
+    app = await application_queries.lock_application(tx, application_id)
+    if not user.sees_region(app.region_code):
+        raise NotFound("application not found")
+    return app
+
+
+async def _approve_application(tx: Tx, user: User, application_id: str, reason: str) -> None:
+    await application_service.approve(tx, await _application(tx, user, application_id))
+
+
+async def _reject_application(tx: Tx, user: User, application_id: str, reason: str) -> None:
+    await application_service.reject(tx, await _application(tx, user, application_id), reason=reason)
+
+
+async def _compensation_in_scope(tx: Tx, user: User, claim_id: str) -> None:
+    claim = await claim_queries.get_claim(tx.conn, claim_id)
+    if not user.sees_region(claim.region_code):
+        raise NotFound(f"compensation claim {claim_id} not found")
+
+
+async def _approve_compensation(tx: Tx, user: User, claim_id: str, reason: str) -> None:
+    await _compensation_in_scope(tx, user, claim_id)
+    await claim_service.approve_claim(tx, claim_id)
+
+
+async def _reject_compensation(tx: Tx, user: User, claim_id: str, reason: str) -> None:
+    await _compensation_in_scope(tx, user, claim_id)
+    await claim_service.reject_claim(tx, claim_id, reason=reason)
+
+
+async def _subsidy_in_scope(tx: Tx, user: User, claim_id: str) -> None:
+    claim = await subsidy_queries.get_claim(tx.conn, claim_id)
+    if not user.sees_region(claim.region_code):
+        raise NotFound(f"subsidy claim {claim_id} not found")
+
+
+async def _approve_subsidy(tx: Tx, user: User, claim_id: str, reason: str) -> None:
+    await _subsidy_in_scope(tx, user, claim_id)
+    await subsidy_service.review_claim(tx, claim_id, [])  # approved as claimed: adjustments need the API
+
+
+async def _pay_subsidy(tx: Tx, user: User, claim_id: str, reason: str) -> None:
+    await _subsidy_in_scope(tx, user, claim_id)
+    await subsidy_service.pay_claim(tx, claim_id)
+
+
 @post("/applications/{application_id:str}/approve", include_in_schema=False)
 async def approve(request: Request[Any, Any, Any], application_id: FromPath[str]) -> Response[Any]:
-    return await _decide(request, application_id, "approve")
+    return await _decide(request, application_id, "approve", _approve_application)
 
 
 @post("/applications/{application_id:str}/reject", include_in_schema=False)
 async def reject(request: Request[Any, Any, Any], application_id: FromPath[str]) -> Response[Any]:
-    return await _decide(request, application_id, "reject")
+    return await _decide(request, application_id, "reject", _reject_application)
+
+
+@post("/compensation-claims/{claim_id:str}/approve", include_in_schema=False)
+async def approve_compensation(request: Request[Any, Any, Any], claim_id: FromPath[str]) -> Response[Any]:
+    return await _decide(request, claim_id, "claim_approved", _approve_compensation)
+
+
+@post("/compensation-claims/{claim_id:str}/reject", include_in_schema=False)
+async def reject_compensation(request: Request[Any, Any, Any], claim_id: FromPath[str]) -> Response[Any]:
+    return await _decide(request, claim_id, "claim_rejected", _reject_compensation)
+
+
+@post("/subsidy-claims/{claim_id:str}/approve", include_in_schema=False)
+async def approve_subsidy(request: Request[Any, Any, Any], claim_id: FromPath[str]) -> Response[Any]:
+    return await _decide(request, claim_id, "subsidy_approved", _approve_subsidy)
+
+
+@post("/subsidy-claims/{claim_id:str}/pay", include_in_schema=False)
+async def pay_subsidy(request: Request[Any, Any, Any], claim_id: FromPath[str]) -> Response[Any]:
+    return await _decide(request, claim_id, "subsidy_paid", _pay_subsidy)
 
 
 # ---- errors ----------------------------------------------------------------------------------------
@@ -353,6 +424,10 @@ router = Router(
         export_table,
         approve,
         reject,
+        approve_compensation,
+        reject_compensation,
+        approve_subsidy,
+        pay_subsidy,
     ],
     include_in_schema=False,
     exception_handlers={

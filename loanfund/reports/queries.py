@@ -18,8 +18,10 @@ from loanfund.db.tables import (
     borrowers,
     clients,
     contributions,
+    events,
     funds,
     guarantees,
+    job_runs,
     journal_entries,
     ledger_accounts,
     loans,
@@ -285,3 +287,33 @@ async def actor_names(conn: AsyncConnection, ids: set[str]) -> dict[str, str]:
         sa.select(users.c.id, users.c.name).where(users.c.id.in_(sorted(ids))),
     )
     return {row.id: row.name for row in await conn.execute(query)}
+
+
+# The scheduler's events a person should see on the job-runs page.
+ALERT_TYPES = (
+    "capacity_alert",
+    "capacity_alert_cleared",
+    "loan_overdue",
+    "compensation_rate_alert",
+    "compensation_red_flag",
+    "subsidy_draft",
+)
+
+
+async def recent_alerts(
+    conn: AsyncConnection, region_prefix: str, fund_code: str | None, limit: int
+) -> list[Any]:
+    """The newest alert events, newest first. An event without a region is national: only a user who
+    sees every region is shown it."""
+    query = sa.select(events).where(events.c.type.in_(ALERT_TYPES)).order_by(events.c.id.desc()).limit(limit)
+    if region_prefix:
+        query = query.where(_in_scope(events.c.region_code, region_prefix))
+    if fund_code is not None:
+        query = query.where(events.c.fund_code == fund_code)
+    return list((await conn.execute(query)).all())
+
+
+async def recent_job_runs(conn: AsyncConnection, limit: int) -> list[Any]:
+    """The newest job runs, newest first (runs belong to the whole installation, not to a region)."""
+    query = sa.select(job_runs).order_by(job_runs.c.id.desc()).limit(limit)
+    return list((await conn.execute(query)).all())

@@ -231,7 +231,8 @@ async def test_out_of_region_data_never_shown(
         "leverage": ("banks", "history"),
         "matching": ("allocations",),
         "portfolio": ("status", "delinquency", "categories", "outcomes"),
-        "queues": ("applications",),
+        "queues": ("applications", "compensation_claims", "subsidy_claims"),
+        "jobs": ("job_status", "job_runs", "alerts"),
         "audit": ("records",),
     }
     for page, names in exports.items():
