@@ -26,7 +26,7 @@ from loanfund.clock import business_date, parse_date
 from loanfund.config import DEFAULT_DATABASE_URL, Settings
 from loanfund.db import create_engine
 from loanfund.db.migrate import grant_runtime_role, require_current_schema, upgrade
-from loanfund.errors import FutureDate, LoanfundError, ValidationFailed
+from loanfund.errors import FutureDate, LoanfundError, invalid
 
 CLI_ACTOR = Actor(client_id=None, request_id="cli")
 
@@ -125,7 +125,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
     first = getpass.getpass("password: ")
     if first != getpass.getpass("again: "):
-        raise ValidationFailed([{"field": "password", "message": "the two entries differ"}])
+        raise invalid("password", "the two entries differ")
     return first
 
 
@@ -269,7 +269,7 @@ def _run_dates(args: argparse.Namespace) -> list[date]:
     today = business_date()
     if args.date is not None:
         if args.date_from is not None or args.date_to is not None:
-            raise ValidationFailed([{"field": "date", "message": "give --date or --from/--to, not both"}])
+            raise invalid("date", "give --date or --from/--to, not both")
         first = last = _parse_day(args.date, "date")
     else:
         # Without dates: the job's latest due date (yesterday for the jobs that run at the close).
@@ -278,7 +278,7 @@ def _run_dates(args: argparse.Namespace) -> list[date]:
     if last > today:
         raise FutureDate(f"{last.isoformat()} is after the business date {today.isoformat()}", field="date")
     if first > last:
-        raise ValidationFailed([{"field": "from", "message": "must be on or before --to"}])
+        raise invalid("from", "must be on or before --to")
     return job.cadence.dates(first, last)
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund.clock import utcnow
 from loanfund.db.tables import events
-from loanfund.errors import ValidationFailed
+from loanfund.errors import invalid
 
 # Built once: a statement object keeps its compiled form cached, and the values go in as parameters.
 _INSERT = events.insert()
@@ -124,7 +124,7 @@ async def list_events(
     if after_id is not None:
         tx_id = await conn.scalar(sa.select(events.c.tx_id).where(events.c.id == after_id))
         if tx_id is None:
-            raise ValidationFailed([{"field": "after", "message": "is not the id of an event"}])
+            raise invalid("after", "is not the id of an event")
         query = query.where(
             sa.tuple_(events.c.tx_id, events.c.id) > sa.tuple_(sa.literal(tx_id), sa.literal(after_id))
         )

@@ -14,7 +14,7 @@ from litestar.params import FromQuery
 from api.auth import ALL_ROLES, authorize
 from api.context import RequestContext
 from loanfund import events
-from loanfund.errors import ValidationFailed
+from loanfund.errors import invalid
 
 Ctx = NamedDependency[RequestContext]
 DEFAULT_LIMIT = 50
@@ -48,9 +48,9 @@ async def list_events(
     if limit is None:
         limit = DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed([{"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"}])
+        raise invalid("limit", f"must be between 1 and {MAX_LIMIT}")
     if after is not None and not (re.fullmatch(r"[0-9]{1,19}", after) and int(after) <= MAX_EVENT_ID):
-        raise ValidationFailed([{"field": "after", "message": "must be an event id"}])
+        raise invalid("after", "must be an event id")
     client = ctx.client
     rows = await events.list_events(
         ctx.conn,

@@ -19,7 +19,7 @@ from api.context import RequestContext
 from api.pagination import check_limit, decode_cursor, page
 from loanfund import jobs
 from loanfund.clock import parse_date
-from loanfund.errors import ValidationFailed
+from loanfund.errors import invalid
 from loanfund.jobs import queries
 
 Ctx = NamedDependency[RequestContext]
@@ -115,10 +115,10 @@ async def list_runs(
     size = check_limit(limit)
     day = parse_date(business_date, "business_date") if business_date is not None else None
     if outcome is not None and outcome not in OUTCOMES:
-        raise ValidationFailed([{"field": "outcome", "message": f"must be one of {', '.join(OUTCOMES)}"}])
+        raise invalid("outcome", f"must be one of {', '.join(OUTCOMES)}")
     before = decode_cursor(cursor)
     if before is not None and not before.isdigit():
-        raise ValidationFailed([{"field": "cursor", "message": "is not a cursor this server gave out"}])
+        raise invalid("cursor", "is not a cursor this server gave out")
     rows = await queries.list_runs(
         ctx.conn,
         job.name,

@@ -15,7 +15,7 @@ from api.context import RequestContext
 from api.routes.claims import RateOut, rate_out
 from api.types import Currency, YuanOut
 from loanfund.agreements import queries as agreement_queries
-from loanfund.errors import NotFound, ValidationFailed
+from loanfund.errors import NotFound, invalid
 from loanfund.funds import queries as fund_queries
 from loanfund.money import CURRENCY, format_fen, format_pct
 from loanfund.reports import export
@@ -118,13 +118,13 @@ async def portfolio_report(
     (`bank_code`, and always for a bank). `format`: json, csv or xlsx (Chinese headings)."""
     if fund_code is None:  # required, but refused like any other missing field (422)
         authorize(ctx, VIEWERS)  # after a refusal for the role (403 before 422)
-        raise ValidationFailed([{"field": "fund_code", "message": "is required"}])
+        raise invalid("fund_code", "is required")
     fund = await fund_queries.get_fund(ctx.conn, fund_code)
     if ctx.client.role == "bank":
         bank_code = bank_code or ctx.client.bank_code
     authorize(ctx, VIEWERS, region_code=fund.region_code, bank_code=bank_code, what="fund")
     if format not in FORMATS:
-        raise ValidationFailed([{"field": "format", "message": f"must be one of {', '.join(FORMATS)}"}])
+        raise invalid("format", f"must be one of {', '.join(FORMATS)}")
     if bank_code is not None and bank_code not in await agreement_queries.fund_bank_codes(
         ctx.conn, fund_code
     ):

@@ -18,7 +18,7 @@ from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_choice, check_limit, decode_cursor, page
 from api.types import Code, Currency, LongText, Yuan, YuanOut
-from loanfund.errors import NotFound, ValidationFailed
+from loanfund.errors import NotFound, invalid
 from loanfund.money import CURRENCY, format_fen, format_pct, parse_yuan
 from loanfund.subsidies import exports, queries, service
 from loanfund.subsidies.queries import STATUSES, Claim, ClaimLine
@@ -191,7 +191,7 @@ async def scoped_claim(ctx: RequestContext, claim_id: str, roles: tuple[str, ...
 def _format(format: str | None, accept: str | None) -> str:
     if format is not None:
         if format not in ("json", "csv", "xlsx"):
-            raise ValidationFailed([{"field": "format", "message": "must be json, csv or xlsx"}])
+            raise invalid("format", "must be json, csv or xlsx")
         return format
     accept = (accept or "").lower()
     if XLSX in accept:
@@ -213,7 +213,7 @@ async def file_claim(ctx: Ctx, request: Request[Any, Any, Any]) -> ClaimOut:
             raise NotFound("bank not found")
         bank_code = ctx.client.bank_code
     elif body.bank_code is None:
-        raise ValidationFailed([{"field": "bank_code", "message": "is required when an admin files a claim"}])
+        raise invalid("bank_code", "is required when an admin files a claim")
     else:
         bank_code = body.bank_code
     assert bank_code is not None

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund.clock import utcnow
 from loanfund.db.tables import user_sessions, users
-from loanfund.errors import Duplicate, SignInFailed, SignInLocked, ValidationFailed
+from loanfund.errors import Duplicate, SignInFailed, SignInLocked, invalid
 from loanfund.ids import new_id
 from loanfund.uow import Tx
 from loanfund.users.queries import Session, User, find_by_name, session_by_hash, user_from_row
@@ -42,26 +42,22 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}])
-
-
 def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise _invalid("password", f"must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise invalid("password", f"must have at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > 200:
-        raise _invalid("password", "must have at most 200 characters")
+        raise invalid("password", "must have at most 200 characters")
     return password
 
 
 async def add_user(tx: Tx, *, name: str, role: str, region_prefix: str, password: str) -> User:
     name = name.strip()
     if not name or len(name) > 64:
-        raise _invalid("name", "must have 1–64 characters")
+        raise invalid("name", "must have 1–64 characters")
     if role not in ROLES:
-        raise _invalid("role", f"must be one of {', '.join(ROLES)}")
+        raise invalid("role", f"must be one of {', '.join(ROLES)}")
     if not re.fullmatch(r"[0-9]{1,6}", region_prefix or ""):
-        raise _invalid("region_prefix", "must be a region-code prefix of 1–6 digits")
+        raise invalid("region_prefix", "must be a region-code prefix of 1–6 digits")
     check_password(password)
     if await find_by_name(tx.conn, name) is not None:
         raise Duplicate(f"a user named {name} exists")
@@ -159,7 +155,7 @@ async def set_password(tx: Tx, name: str, password: str) -> None:
     conn = tx.conn
     row = await find_by_name(conn, name, for_update=True)
     if row is None:
-        raise _invalid("name", f"no user named {name}")
+        raise invalid("name", f"no user named {name}")
     await conn.execute(
         users.update()
         .where(users.c.id == row.id)
@@ -173,7 +169,7 @@ async def disable(tx: Tx, name: str) -> None:
     conn = tx.conn
     row = await find_by_name(conn, name, for_update=True)
     if row is None:
-        raise _invalid("name", f"no user named {name}")
+        raise invalid("name", f"no user named {name}")
     await conn.execute(
         users.update()
         .where(users.c.id == row.id)
