@@ -186,18 +186,15 @@ class UnitOfWorkMiddleware:
                     await tx.rollback()
                     if claim is not None:
                         await self._settle_refused(conn, claim, status, headers, response_body)
-                elif claim is not None and not await idempotency.complete(
-                    conn, claim, _stored(status, headers, response_body)
-                ):
-                    # A retry took the claim over after the timeout; its effect is the one that counts.
-                    await tx.rollback()
-                    taken = RequestInProgress(
-                        "this request's key was taken over by a retry; nothing was changed"
-                    )
-                    await _send_problem(send, taken, request_id)
-                    return
                 else:
-                    await tx.commit()
+                    stored = _stored(status, headers, response_body)
+                    if not await tx.commit(key=None if claim is None else uow.KeyCompletion(claim, stored)):
+                        # A retry took the claim over after the timeout; its effect is the one that counts.
+                        taken = RequestInProgress(
+                            "this request's key was taken over by a retry; nothing was changed"
+                        )
+                        await _send_problem(send, taken, request_id)
+                        return
             except Exception:
                 log.exception("commit failed for %s %s", method, scope["path"])
                 await tx.rollback()
