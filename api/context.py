@@ -88,6 +88,23 @@ async def _end_autocommit(conn: AsyncConnection) -> bool:
     return False
 
 
+def _bearer_token(scope: Scope) -> str:
+    """The token of `Authorization: Bearer …`; refused before anything is read or looked up."""
+    authorization = _header(scope, b"authorization") or ""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send Authorization: Bearer <token>")
+    return token.strip()
+
+
+def _known(client: Client | None) -> Client:
+    # Without autocommit (SQLite) the lookup's transaction stays open: the idempotency claim (or,
+    # without a key, the handler) continues it, which saves a ROLLBACK and a BEGIN per request.
+    if client is None:
+        raise Unauthenticated("the token is unknown or revoked")
+    return client
+
+
 def invalid_key_error() -> MalformedRequest:
     return MalformedRequest("Idempotency-Key must be 1–128 printable ASCII characters")
 
@@ -125,16 +142,37 @@ class UnitOfWorkMiddleware:
             if autocommit:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
             try:
-                client = await self._authenticate(conn, scope)
-                body = await limits.read_request(
-                    scope, receive, settings.max_body_bytes, on_wait=limits.release_while_waiting(conn)
-                )
+                token = _bearer_token(scope)
                 key = _header(scope, b"idempotency-key")
                 claim = None
                 key_invalid = key is not None and method not in READ_METHODS and not KEY_RE.fullmatch(key)
-                if key is not None and method not in READ_METHODS and not key_invalid:
+                keyed = key is not None and method not in READ_METHODS and not key_invalid
+                outcome: idempotency.Claim | idempotency.StoredResponse | None = None
+                length = limits.declared_length(scope)
+                if autocommit and keyed and length is not None and length <= settings.max_body_bytes:
+                    # A keyed write whose body will be read whole anyway: the token and the claim of a
+                    # new key in one round trip, after the body (refusals keep their order: a refused
+                    # token answers 401 before anything the body or request line would get).
+                    assert key is not None
+                    try:
+                        body = await limits.read_request(scope, receive, settings.max_body_bytes)
+                    except LoanfundError:
+                        _known(await clients.authenticate(conn, token))
+                        raise
                     fingerprint = idempotency.fingerprint(method, scope["path"], body)
-                    outcome: idempotency.Claim | idempotency.StoredResponse | None = None
+                    found, outcome = await clients.authenticate_and_claim(
+                        conn, token, key=key, fingerprint=fingerprint
+                    )
+                    client = _known(found)
+                    autocommit = await _end_autocommit(conn)
+                else:
+                    client = _known(await clients.authenticate(conn, token))
+                    body = await limits.read_request(
+                        scope, receive, settings.max_body_bytes, on_wait=limits.release_while_waiting(conn)
+                    )
+                if keyed:
+                    assert key is not None
+                    fingerprint = idempotency.fingerprint(method, scope["path"], body)
                     if autocommit:
                         outcome = await idempotency.claim_new(
                             conn, client_id=client.id, key=key, fingerprint=fingerprint
@@ -204,17 +242,6 @@ class UnitOfWorkMiddleware:
                 status, headers, response_body = _internal_error(request_id)
             await _send_buffered(send, status, headers, response_body)
 
-    async def _authenticate(self, conn: AsyncConnection, scope: Scope) -> Client:
-        authorization = _header(scope, b"authorization") or ""
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("send Authorization: Bearer <token>")
-        # Without autocommit (SQLite) the lookup's transaction stays open: the idempotency claim (or,
-        # without a key, the handler) continues it, which saves a ROLLBACK and a BEGIN per request.
-        client = await clients.authenticate(conn, token.strip())
-        if client is None:
-            raise Unauthenticated("the token is unknown or revoked")
-        return client
 
     async def _run(
         self, scope: Scope, receive: Receive, conn: AsyncConnection

@@ -13,11 +13,13 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loanfund import idempotency
 from loanfund.audit import Actor
 from loanfund.clock import utcnow
-from loanfund.db.tables import banks, clients
+from loanfund.db.tables import banks, clients, idempotency_keys
 from loanfund.errors import InvalidState, NotFound, invalid
 from loanfund.ids import new_id
 from loanfund.uow import Tx
@@ -123,6 +125,52 @@ _BY_TOKEN = sa.select(clients).where(
 async def authenticate(conn: AsyncConnection, token: str) -> Client | None:
     row = (await conn.execute(_BY_TOKEN, {"token_hash": hash_token(token)})).first()
     return None if row is None else _client(row)
+
+
+def _authenticate_and_claim() -> sa.Select[Any]:
+    client = _BY_TOKEN.cte("client")
+    claimed = (
+        postgresql.insert(idempotency_keys)
+        .from_select(
+            ["client_id", "key", "fingerprint", "claim_token", "claimed_at"],
+            sa.select(
+                client.c.id,
+                sa.bindparam("key", type_=sa.String()),
+                sa.bindparam("fingerprint", type_=sa.String()),
+                sa.bindparam("claim_token", type_=sa.String()),
+                sa.bindparam("claimed_at", type_=idempotency_keys.c.claimed_at.type),
+            ),
+        )
+        .on_conflict_do_nothing()
+        .returning(idempotency_keys.c.claim_token)
+        .cte("claimed")
+    )
+    return sa.select(client, sa.select(claimed.c.claim_token).scalar_subquery().label("claimed_token"))
+
+
+_AUTHENTICATE_AND_CLAIM = _authenticate_and_claim()
+
+
+async def authenticate_and_claim(
+    conn: AsyncConnection, token: str, *, key: str, fingerprint: str
+) -> tuple[Client | None, idempotency.Claim | None]:
+    """`authenticate` and `idempotency.claim_new` in one statement (PostgreSQL, autocommit): the
+    client of the token, and the claim of `key` if it was never used. A key seen before gives no claim
+    (`idempotency.claim` decides); an unknown token claims nothing."""
+    claim_token = await idempotency.new_claim_token(conn)
+    params = {
+        "token_hash": hash_token(token),
+        "key": key,
+        "fingerprint": fingerprint,
+        "claim_token": claim_token,
+        "claimed_at": utcnow(),
+    }
+    row = (await conn.execute(_AUTHENTICATE_AND_CLAIM, params)).first()
+    if row is None:
+        return None, None
+    client = _client(row)
+    claimed = row.claimed_token == claim_token
+    return client, idempotency.Claim(client.id, key, claim_token) if claimed else None
 
 
 async def list_clients(

@@ -67,7 +67,7 @@ _COMPLETE = keys.update().where(
 )
 
 
-async def _new_token(conn: AsyncConnection) -> str:
+async def new_claim_token(conn: AsyncConnection) -> str:
     """A random claim token; on PostgreSQL it ends with `@<backend pid>` of the claiming session."""
     token = new_id("c")  # 28 characters: with `@` and a pid it fits the 40 of the column
     if conn.dialect.name != "postgresql":
@@ -96,7 +96,7 @@ async def claim(
 ) -> Claim | StoredResponse:
     """Claim a key, or return the stored response of its completed request. Commits its own work."""
     now = utcnow()
-    token = await _new_token(conn)
+    token = await new_claim_token(conn)
     try:
         inserted = await conn.scalar(
             _CLAIM["postgresql" if conn.dialect.name == "postgresql" else "sqlite"],
@@ -128,7 +128,7 @@ async def claim_new(conn: AsyncConnection, *, client_id: str, key: str, fingerpr
     """Claim a key never used before, in one statement: run it on a connection in autocommit mode, so
     that the claim is committed at once (as `claim` commits it). None when the key exists: then
     `claim` decides (the stored response, a reused key, a request still running, or a takeover)."""
-    token = await _new_token(conn)
+    token = await new_claim_token(conn)
     inserted = await conn.scalar(
         _CLAIM["postgresql" if conn.dialect.name == "postgresql" else "sqlite"],
         {

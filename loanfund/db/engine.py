@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -38,12 +39,44 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=60,
     )
     if engine.dialect.driver == "asyncpg":
         _ping_in_one_round_trip(engine)
+    _ping_after_idle(engine)
     return engine
+
+
+# A connection back in the pool for less than this is reused without a ping.
+IDLE_BEFORE_PING_SECONDS = 1.0
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    """The pool's pessimistic disconnect check, only for connections that sat idle.
+
+    `pool_pre_ping` pings on every checkout: under load that is one round trip in each request, about a
+    sixth of an approval's CPU (docs/performance.md). A connection the server dropped (a restart, an
+    idle timeout, a failover) is found by the ping after it sat in the pool for a second; one checked in
+    a moment ago was just used. A failed ping raises `DisconnectionError`, which makes the pool discard
+    the connection and check out another (SQLAlchemy's documented recipe)."""
+    pool = engine.sync_engine.pool
+    dialect = engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def on_checkin(dbapi_connection: Any, connection_record: Any) -> None:
+        connection_record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def on_checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+        idle_since = connection_record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_PING_SECONDS:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(f"connection dropped while idle: {error}") from error
+        if not alive:
+            raise exc.DisconnectionError("connection dropped while idle")
 
 
 def _ping_in_one_round_trip(engine: AsyncEngine) -> None:

@@ -35,7 +35,7 @@ from loanfund.db.tables import clients as clients_table
 from loanfund.db.tables import idempotency_keys as keys_table
 from loanfund.errors import Forbidden, IdempotencyKeyRequired, MalformedRequest, NotFound
 from scheduler.jobs import purge_idempotency_keys
-from tests.support import TODAY, Api, World, assert_problem, make_fund
+from tests.support import SETUP, TODAY, Api, World, assert_problem, make_fund
 
 ALLOCATIONS = "/funds/HRB/allocations"
 
@@ -318,6 +318,29 @@ async def test_key_format(world: World, admin: Api, manager: Api) -> None:
         again = await manager.post(ALLOCATIONS, allocation(reference=good[:200]), key=good)
         assert again.headers["idempotent-replayed"] == "true"
     assert (await counts(world.engine))["allocations"] == before["allocations"] + 4
+
+
+async def test_an_unknown_or_revoked_token_claims_no_key(world: World, admin: Api, manager: Api) -> None:
+    """On PostgreSQL the token and a new key's claim are one statement: a refused token claims nothing,
+    and the key stays free for the client that owns it."""
+    await make_fund(admin)
+    revoked = await world.caller("fund_manager")
+    revoked_id = await client_id(world.engine, revoked)
+    async with uow.transaction(world.engine, SETUP) as tx:
+        await clients.revoke_client(tx, revoked_id)
+    before = await counts(world.engine)
+    stranger = Api(manager.http, "not-a-token", "fund_manager")
+    assert_problem(await stranger.post(ALLOCATIONS, allocation(), key="shared-key"), 401, "unauthenticated")
+    assert_problem(await revoked.post(ALLOCATIONS, allocation(), key="shared-key"), 401, "unauthenticated")
+    # Refusals keep their order: a bad request line with a bad token is still a 401.
+    response = await stranger.post(ALLOCATIONS + "?x=%00", allocation(), key="other-key")
+    assert_problem(response, 401, "unauthenticated")
+    async with world.engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(keys_table)) == 0
+    assert await counts(world.engine) == before
+    created = await manager.post(ALLOCATIONS, allocation(), key="shared-key")
+    assert created.status_code == 201, created.text
+    assert "idempotent-replayed" not in created.headers
 
 
 async def test_keys_on_reads_are_ignored(world: World, admin: Api, manager: Api) -> None:
