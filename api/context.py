@@ -242,7 +242,6 @@ class UnitOfWorkMiddleware:
                 status, headers, response_body = _internal_error(request_id)
             await _send_buffered(send, status, headers, response_body)
 
-
     async def _run(
         self, scope: Scope, receive: Receive, conn: AsyncConnection
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

@@ -206,7 +206,7 @@ async def disburse(ctx: Ctx, request: Request[Any, Any, Any]) -> LoanOut:
     authorize(ctx, WRITE, region_code=app.region_code, bank_code=app.bank_code, what="application")
     principal = parse_yuan(body.principal, field="principal")
     rate = parse_pct(body.annual_rate_pct, field="annual_rate_pct")
-    loan_id = await service.disburse(
+    loan = await service.disburse(
         ctx.tx,
         app,
         loan_number=body.loan_number,
@@ -216,7 +216,7 @@ async def disburse(ctx: Ctx, request: Request[Any, Any, Any]) -> LoanOut:
         maturity_on=body.maturity_on,
         contracted_on=body.contracted_on,
     )
-    return await loan_out(ctx, await queries.get_loan(ctx.conn, loan_id, ctx.today))
+    return await loan_out(ctx, loan)
 
 
 @get("/loans")

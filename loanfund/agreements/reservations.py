@@ -24,6 +24,7 @@ locked until commit (docs/performance.md).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -45,7 +46,7 @@ from loanfund.agreements.capacity import (
 )
 from loanfund.agreements.queries import ReservationStatus
 from loanfund.clock import not_in_future, utcnow
-from loanfund.db.tables import agreements, fund_policies, funds, guarantees
+from loanfund.db.tables import agreements, fund_banks, fund_policies, funds, guarantees
 from loanfund.errors import (
     AgreementSuspended,
     Duplicate,
@@ -53,6 +54,7 @@ from loanfund.errors import (
     InvalidState,
     LeverageExceeded,
     NoAgreement,
+    NotFound,
     PrincipalExceedsGuarantee,
     invalid,
 )
@@ -319,11 +321,68 @@ async def get_reservation(conn: AsyncConnection, reservation_id: str, today: dat
     return _reservation(await queries.get_guarantee(conn, reservation_id), today)
 
 
+# A reservation's fund and bank never change, so the statement that locks its pair may find them
+# itself; the reservation is read after the lock (a read that waited for the lock would be stale).
+_LOCK_PAIR_OF = (
+    sa.select(fund_banks.c.fund_code, fund_banks.c.bank_code)
+    .select_from(
+        fund_banks.join(
+            guarantees,
+            sa.and_(
+                guarantees.c.fund_code == fund_banks.c.fund_code,
+                guarantees.c.bank_code == fund_banks.c.bank_code,
+            ),
+        )
+    )
+    .where(guarantees.c.id == sa.bindparam("b_id"))
+    .with_for_update(of=fund_banks)
+)
+# The reservation, its fund's region and the ids of the accounts its settlement posts to.
+_LOCKED = (
+    sa.select(
+        guarantees,
+        funds.c.region_code,
+        *(
+            ledger.account_id_column(guarantees.c.fund_code, sa.bindparam(f"b_{kind}")).label(f"{kind}_id")
+            for kind in ("outstanding", "reserved", "commitments")
+        ),
+    )
+    .select_from(guarantees.join(funds, funds.c.code == guarantees.c.fund_code))
+    .where(guarantees.c.id == sa.bindparam("b_id"))
+    .with_for_update(of=guarantees)
+)
+
+
 async def _locked(conn: AsyncConnection, reservation_id: str) -> Any:
-    """The reservation, read again after its pair is locked so that no concurrent change is missed."""
-    row = await queries.get_guarantee(conn, reservation_id)
-    await queries.lock_pair(conn, row.fund_code, row.bank_code)
-    return await queries.get_guarantee(conn, reservation_id, for_update=True)
+    """The reservation after its pair is locked (so that no concurrent change is missed), with its
+    region and the ids of its bank's memo accounts (`known_account_ids` of the entry that settles it)."""
+    pair = (await conn.execute(_LOCK_PAIR_OF, {"b_id": reservation_id})).first()
+    if pair is not None:
+        bank_code = str(pair.bank_code)
+    else:  # no such reservation (NotFound), or a pair without its row: nothing to lock
+        bank_code = (await queries.get_guarantee(conn, reservation_id)).bank_code
+    row = (
+        await conn.execute(
+            _LOCKED,
+            {
+                "b_id": reservation_id,
+                "b_outstanding": accounts.outstanding(bank_code),
+                "b_reserved": accounts.reserved(bank_code),
+                "b_commitments": accounts.commitments(bank_code),
+            },
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"guarantee reservation {reservation_id} not found")
+    return row
+
+
+def _account_ids(row: Any) -> dict[str, int | None]:
+    return {
+        accounts.outstanding(row.bank_code): row.outstanding_id,
+        accounts.reserved(row.bank_code): row.reserved_id,
+        accounts.commitments(row.bank_code): row.commitments_id,
+    }
 
 
 async def _settle(
@@ -385,6 +444,7 @@ async def convert(tx: Tx, reservation_id: str, *, principal_fen: int, on: date) 
         description=f"loan disbursed under guarantee {reservation_id}",
         reference=row.application_id,
         lines=lines,
+        known_account_ids=_account_ids(row),
         last=True,
     )
     await _settle(
@@ -395,9 +455,9 @@ async def convert(tx: Tx, reservation_id: str, *, principal_fen: int, on: date) 
         "guarantee",
         reservation_id,
         {"principal_fen": principal_fen, "released_fen": unused, "on": on.isoformat(), "entry_id": entry_id},
-        region_code=await _region(conn, row.fund_code),
+        region_code=row.region_code,
     )
-    return _reservation(await queries.get_guarantee(conn, reservation_id), tx.today)
+    return dataclasses.replace(current, status=CONVERTED, converted_fen=principal_fen)
 
 
 async def release(tx: Tx, reservation_id: str, *, on: date, reason: str) -> Reservation:
@@ -426,9 +486,9 @@ async def release(tx: Tx, reservation_id: str, *, on: date, reason: str) -> Rese
         "guarantee",
         reservation_id,
         {"reason": reason, "on": on.isoformat(), "entry_id": entry_id},
-        region_code=await _region(conn, row.fund_code),
+        region_code=row.region_code,
     )
-    return _reservation(await queries.get_guarantee(conn, reservation_id), tx.today)
+    return dataclasses.replace(current, status=RELEASED)
 
 
 async def lapse_expired(tx: Tx) -> int:

@@ -354,16 +354,18 @@ class Replay:
         case.rate_pct = await self.rate_for(case, self.funds[case.holder.fund], day)
         case.principal_fen = case.principal_fen or case.amount_fen
         async with self.step(self.actors[f"bank:{case.bank}"], day) as tx:
-            case.loan_id = await loan_service.disburse(
-                tx,
-                await application_queries.lock_application(tx, case.app_id),
-                loan_number=f"{case.bank}-{day.year}-{self.loan_numbers[case.bank]:05d}",
-                principal_fen=case.principal_fen,
-                annual_rate_pct=case.rate_pct,
-                disbursed_on=day,
-                maturity_on=add_months(day, case.term),
-                contracted_on=None,
-            )
+            case.loan_id = (
+                await loan_service.disburse(
+                    tx,
+                    await application_queries.lock_application(tx, case.app_id),
+                    loan_number=f"{case.bank}-{day.year}-{self.loan_numbers[case.bank]:05d}",
+                    principal_fen=case.principal_fen,
+                    annual_rate_pct=case.rate_pct,
+                    disbursed_on=day,
+                    maturity_on=add_months(day, case.term),
+                    contracted_on=None,
+                )
+            ).id
         self.expiring.pop(case.app_id, None)
         case.outstanding_fen = case.principal_fen
         case.last_paid = day

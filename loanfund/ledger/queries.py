@@ -60,7 +60,7 @@ def balance_column(
 
 
 def account_id_column(
-    fund_code: str | sa.BindParameter[Any], name: str | sa.BindParameter[Any]
+    fund_code: str | sa.ColumnElement[Any], name: str | sa.ColumnElement[Any]
 ) -> sa.ScalarSelect[Any]:
     """An account's id as a scalar subquery (NULL while it does not exist); see `post_entry(account_ids=)`."""
     return (

@@ -161,6 +161,11 @@ def _loan(row: Any, today: date, interest_paid_fen: int) -> Loan:
     return Loan(**_record(row, today), interest_paid_fen=interest_paid_fen)
 
 
+def new_loan(row: Any, today: date) -> Loan:
+    """A loan just disbursed, from its row as inserted: nothing repaid yet."""
+    return _loan(row, today, 0)
+
+
 def with_interest_paid(loan: LoanRecord, interest_paid_fen: int) -> Loan:
     return Loan(
         **{f.name: getattr(loan, f.name) for f in dataclasses.fields(LoanRecord)},

@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from loanfund.agreements import reservations
 from loanfund.applications import queries as application_queries
@@ -63,8 +64,9 @@ async def disburse(
     disbursed_on: date,
     maturity_on: date,
     contracted_on: date | None,
-) -> str:
-    """Record the bank's loan under an approved guarantee; refusals in the contract's order."""
+) -> Loan:
+    """Record the bank's loan under an approved guarantee; refusals in the contract's order. Returns
+    the loan as stored."""
     conn, today = tx.conn, tx.today
     loan_number = loan_number.strip()
     if not loan_number or len(loan_number) > 64:
@@ -136,44 +138,45 @@ async def disburse(
     if missing is not None or reference is None or ceiling is None:
         raise missing or MissingReferenceRate("no reference rate")
 
-    # 409 duplicate.
-    existing = await queries.find_by_number(conn, app.bank_code, loan_number)
-    if existing is not None:
-        raise Duplicate(f"bank {app.bank_code} already has loan number {loan_number}", id=existing)
-
     await reservations.convert(tx, app.guarantee_id, principal_fen=principal_fen, on=disbursed_on)
     loan_id = new_id("loan")
-    await conn.execute(
-        loans.insert().values(
-            id=loan_id,
-            application_id=app.id,
-            fund_code=app.fund_code,
-            bank_code=app.bank_code,
-            borrower_id=app.borrower_id,
-            region_code=app.region_code,
-            guarantee_id=app.guarantee_id,
-            loan_number=loan_number,
-            principal_fen=principal_fen,
-            outstanding_fen=principal_fen,
-            annual_rate_pct=annual_rate_pct,
-            disbursed_on=disbursed_on,
-            contracted_on=contract_date,
-            maturity_on=maturity_on,
-            original_maturity_on=maturity_on,
-            term_months=term,
-            reference_rate_kind=reference.kind,
-            reference_rate_pct=reference.rate_pct,
-            reference_rate_date=reference.effective_on,
-            reference_rate_stale=reference.stale,
-            rate_ceiling_pct=ceiling,
-            policy_edition=policy.edition,
-            status="active",
-            overdue_principal_fen=0,
-            extension_count=0,
-            created_at=utcnow(),
-            created_by=tx.actor.client_id,
+    row = (
+        await conn.execute(
+            _INSERT_LOAN[tx.dialect],
+            dict(
+                id=loan_id,
+                application_id=app.id,
+                fund_code=app.fund_code,
+                bank_code=app.bank_code,
+                borrower_id=app.borrower_id,
+                region_code=app.region_code,
+                guarantee_id=app.guarantee_id,
+                loan_number=loan_number,
+                principal_fen=principal_fen,
+                outstanding_fen=principal_fen,
+                annual_rate_pct=annual_rate_pct,
+                disbursed_on=disbursed_on,
+                contracted_on=contract_date,
+                maturity_on=maturity_on,
+                original_maturity_on=maturity_on,
+                term_months=term,
+                reference_rate_kind=reference.kind,
+                reference_rate_pct=reference.rate_pct,
+                reference_rate_date=reference.effective_on,
+                reference_rate_stale=reference.stale,
+                rate_ceiling_pct=ceiling,
+                policy_edition=policy.edition,
+                status="active",
+                overdue_principal_fen=0,
+                extension_count=0,
+                created_at=utcnow(),
+                created_by=tx.actor.client_id,
+            ),
         )
-    )
+    ).first()
+    if row is None:  # 409 duplicate, last of the refusals: the insert is the check (one round trip)
+        existing = await queries.find_by_number(conn, app.bank_code, loan_number)
+        raise Duplicate(f"bank {app.bank_code} already has loan number {loan_number}", id=existing)
     await application_service.mark_disbursed(tx, app, loan_id=loan_id)
     tx.audit(
         "loan.disbursed",
@@ -201,7 +204,17 @@ async def disburse(
         },
         region_code=app.region_code,
     )
-    return loan_id
+    return queries.new_loan(row, today)
+
+
+# A loan number taken at the bank inserts nothing (then the refusal reads whose it is); the row comes
+# back as stored, so the response needs no second read.
+_INSERT_LOAN = {
+    dialect: insert(loans)
+    .on_conflict_do_nothing(index_elements=["bank_code", "loan_number"])
+    .returning(loans)
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 
 
 def _require_active(loan: LockedLoan) -> None:

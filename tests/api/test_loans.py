@@ -211,10 +211,16 @@ async def test_disbursement_refusals(world: World, admin: Api, manager: Api) -> 
     again = await bank.post("/loans", loan_body(app, loan_number="LN-other"))
     assert_problem(again, 409, "invalid_state")
     second = await approved(world, manager, seq="11", window=window)
+    leverage = await manager.get("/funds/HRB/leverage")
+    assert leverage.status_code == 200 and leverage.json()["items"], leverage.text
+    leverage_before = leverage.json()
     body = assert_problem(
         await bank.post("/loans", loan_body(second, loan_number=loan["loan_number"])), 409, "duplicate"
     )
     assert body["id"] == loan["id"]
+    # The number is checked last, by the insert: the conversion made before it rolled back.
+    assert (await manager.get(f"/applications/{second['id']}")).json()["status"] == "guarantee_approved"
+    assert (await manager.get("/funds/HRB/leverage")).json() == leverage_before
 
 
 async def test_lapsed_guarantee_cannot_be_disbursed(
