@@ -124,17 +124,6 @@ async def _region(conn: AsyncConnection, fund_code: str) -> str:
     return str(fund.region_code)
 
 
-async def _policy_and_region(
-    conn: AsyncConnection, fund_code: str, on: date
-) -> tuple[policy.Policy, str] | None:
-    """`fund_policy(conn, fund_code, on)` and the fund's region, in one read; None without a policy."""
-    rows = (await conn.execute(_POLICY_AND_REGION, {"b_fund": fund_code})).all()
-    if not rows:
-        return None
-    dated = [(row.effective_from, row.edition, row.overrides) for row in rows]
-    return policy.policy_in_force(dated, on), str(rows[0].region_code)
-
-
 # Built once (every approval or repayment runs them): compiled forms stay cached, values are parameters.
 # The agreement that started last on or before the approval date (see `queries.latest_started`), and
 # with it the pair's figures, any reservation of the application and the ids of the two accounts the
@@ -159,17 +148,41 @@ _RESERVE_READ = (
     .order_by(agreements.c.effective_from.desc())
     .limit(1)
 )
-_POLICY_AND_REGION = (
+# The pair lock and the fund's policies (which the lock does not guard: reading them in the locking
+# statement is reading them before the lock) in one round trip: a row per policy, or one row with no
+# policy, or no row when the pair has never had an agreement.
+_LOCK_PAIR_WITH_POLICIES = (
     sa.select(
         fund_policies.c.effective_from,
         fund_policies.c.edition,
         fund_policies.c.overrides,
         funds.c.region_code,
     )
-    .join(funds, funds.c.code == fund_policies.c.fund_code)
-    .where(fund_policies.c.fund_code == sa.bindparam("b_fund"))
+    .select_from(
+        fund_banks.join(funds, funds.c.code == fund_banks.c.fund_code).outerjoin(
+            fund_policies, fund_policies.c.fund_code == fund_banks.c.fund_code
+        )
+    )
+    .where(fund_banks.c.fund_code == sa.bindparam("b_fund"), fund_banks.c.bank_code == sa.bindparam("b_bank"))
     .order_by(fund_policies.c.effective_from)
+    .with_for_update(of=fund_banks)
 )
+
+
+async def _lock_pair_with_policy(
+    conn: AsyncConnection, fund_code: str, bank_code: str, on: date
+) -> tuple[bool, tuple[policy.Policy, str] | None]:
+    """`queries.lock_pair`, and the fund's policy in force `on` with its region (None without a
+    policy), in one statement."""
+    rows = (await conn.execute(_LOCK_PAIR_WITH_POLICIES, {"b_fund": fund_code, "b_bank": bank_code})).all()
+    if not rows:
+        return False, None
+    dated = [(row.effective_from, row.edition, row.overrides) for row in rows if row.edition is not None]
+    if not dated:
+        return True, None
+    return True, (policy.policy_in_force(dated, on), str(rows[0].region_code))
+
+
 _REDUCE_READ = sa.select(
     ledger.balance_column(sa.bindparam("b_fund"), sa.bindparam("b_outstanding_account")).label("outstanding"),
     ledger.account_id_column(sa.bindparam("b_fund"), sa.bindparam("b_outstanding_account")).label(
@@ -201,9 +214,8 @@ async def reserve(
     require_positive(amount_fen)
     today = tx.today
     not_in_future(approved_on, "approved_on", today)
-    # Read before the pair lock, which does not guard a fund's policies: less is done under the lock.
-    policy_and_region = await _policy_and_region(conn, fund_code, approved_on)
-    if not await queries.lock_pair(conn, fund_code, bank_code):
+    pair_exists, policy_and_region = await _lock_pair_with_policy(conn, fund_code, bank_code, approved_on)
+    if not pair_exists:
         raise NoAgreement(
             f"fund {fund_code} has no agreement with bank {bank_code}",
             fund_code=fund_code,
