@@ -42,7 +42,7 @@ from loanfund.loans.queries import Loan, LockedLoan, Repayment
 from loanfund.money import Amount
 from loanfund.policy import rate_ceiling_pct
 from loanfund.rates import ReferenceRate
-from loanfund.rates.store import rate_table
+from loanfund.rates.store import rate_for_loan
 from loanfund.terms import add_months, term_months
 from loanfund.uow import Tx
 
@@ -106,7 +106,7 @@ async def disburse(
     reference: ReferenceRate | None = None
     missing: MissingReferenceRate | None = None
     try:
-        reference = (await rate_table(conn)).for_loan(term, contract_date)
+        reference = await rate_for_loan(conn, term, contract_date)
     except MissingReferenceRate as exc:
         missing = exc
     ceiling: Decimal | None = None

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loanfund.clock import utcnow
 from loanfund.db.tables import reference_rate_fixings as fixings_table
 from loanfund.errors import Duplicate
-from loanfund.rates.reference import Fixing, RateTable, starting_dense_through
+from loanfund.rates.reference import Fixing, RateTable, ReferenceRate, band_for, starting_dense_through
 from loanfund.uow import Tx
 
 
@@ -24,6 +24,33 @@ async def rate_table(conn: AsyncConnection) -> RateTable:
         (Fixing(row.kind, row.effective_on, row.rate_pct) for row in rows),
         dense_through=starting_dense_through(),
     )
+
+
+_COLUMNS = (fixings_table.c.kind, fixings_table.c.effective_on, fixings_table.c.rate_pct)
+_OF_KIND = fixings_table.c.kind == sa.bindparam("b_kind")
+# The two fixings of a band that pricing a loan can use: the latest on or before the contract date,
+# and the first of the band (which a refusal for a date before it names).
+_FOR_LOAN = sa.union_all(
+    sa.select(*_COLUMNS)
+    .where(_OF_KIND, fixings_table.c.effective_on <= sa.bindparam("b_on"))
+    .order_by(fixings_table.c.effective_on.desc())
+    .limit(1)
+    .subquery()
+    .select(),
+    sa.select(*_COLUMNS).where(_OF_KIND).order_by(fixings_table.c.effective_on).limit(1).subquery().select(),
+)
+
+
+async def rate_for_loan(conn: AsyncConnection, term_months: int, contract_date: date) -> ReferenceRate:
+    """`(await rate_table(conn)).for_loan(term_months, contract_date)` reading two fixings instead of
+    the whole table (every disbursement prices a loan); the same rate, flag and refusals."""
+    kind = band_for(term_months, contract_date)
+    rows = await conn.execute(_FOR_LOAN, {"b_kind": kind, "b_on": contract_date})
+    table = RateTable(
+        (Fixing(row.kind, row.effective_on, row.rate_pct) for row in rows),
+        dense_through=starting_dense_through(),
+    )
+    return table.for_loan(term_months, contract_date)
 
 
 async def add_fixing(tx: Tx, *, kind: str, effective_on: date, rate_pct: Decimal) -> Fixing:
