@@ -370,8 +370,7 @@ async def get_application(ctx: Ctx, application_id: FromPath[str]) -> Applicatio
 async def approve_application(ctx: Ctx, application_id: FromPath[str]) -> ApplicationOut:
     """The fund's guarantee: reserves the amount at the bank for `reservation_days` (21)."""
     locked = await locked_application(ctx, application_id, APPROVE)
-    borrower = await borrower_queries.get_borrower(ctx.conn, locked.borrower_id)
-    return await application_out(ctx, await service.approve(ctx.tx, locked), borrower)
+    return await application_out(ctx, await service.approve(ctx.tx, locked), locked.borrower)
 
 
 @post("/applications/{application_id:str}/reject", operation_class=with_body(ReasonIn), status_code=200)
@@ -380,7 +379,9 @@ async def reject_application(
 ) -> ApplicationOut:
     locked = await locked_application(ctx, application_id, REJECT)
     body = await decode_body(request, ReasonIn)
-    return await application_out(ctx, await service.reject(ctx.tx, locked, reason=body.reason))
+    return await application_out(
+        ctx, await service.reject(ctx.tx, locked, reason=body.reason), locked.borrower
+    )
 
 
 @post("/applications/{application_id:str}/withdraw", operation_class=with_body(WithdrawIn), status_code=200)
@@ -392,7 +393,7 @@ async def withdraw_application(
     reason = None
     if (await request.body()).strip():
         reason = (await decode_body(request, WithdrawIn)).reason
-    return await application_out(ctx, await service.withdraw(ctx.tx, locked, reason=reason))
+    return await application_out(ctx, await service.withdraw(ctx.tx, locked, reason=reason), locked.borrower)
 
 
 router = Router(

@@ -11,7 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loanfund.db.tables import application_guarantors, applications
+from loanfund.borrowers.queries import Borrower, borrower_from_row
+from loanfund.db.tables import application_guarantors, applications, borrowers
 from loanfund.errors import NotFound
 from loanfund.listing import ListFilter, filtered
 from loanfund.uow import Tx
@@ -71,7 +72,10 @@ class Application:
 @dataclass(frozen=True)
 class LockedApplication(Application):
     """An application whose row the transaction holds locked until it ends (`lock_application`).
-    Commands on an application take one, so their decisions are made one at a time."""
+    Commands on an application take one, so their decisions are made one at a time. It comes with
+    its borrower, read in the same statement (the row of the borrower is not locked)."""
+
+    borrower: Borrower
 
 
 def effective_status(stored: str, expires_on: date | None, today: date) -> str:
@@ -138,7 +142,13 @@ async def _guarantor_ids(conn: AsyncConnection, application_ids: list[str]) -> d
 
 # Built once (hot paths run them): the compiled forms stay cached, the id is a parameter.
 _BY_ID = sa.select(applications).where(applications.c.id == sa.bindparam("b_id"))
-_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+_BORROWER = "borrower__"  # prefix of the borrower's columns read with a locked application
+_BY_ID_FOR_UPDATE = (
+    sa.select(applications, *(column.label(_BORROWER + column.name) for column in borrowers.c))
+    .join(borrowers, borrowers.c.id == applications.c.borrower_id)
+    .where(applications.c.id == sa.bindparam("b_id"))
+    .with_for_update(of=applications)
+)
 
 
 async def get_application(conn: AsyncConnection, application_id: str, today: date) -> Application:
@@ -156,7 +166,10 @@ async def lock_application(tx: Tx, application_id: str) -> LockedApplication:
         raise NotFound(f"application {application_id} not found")
     ids = await _guarantor_ids(tx.conn, [row.id] if row.guarantee_kind == "guarantor" else [])
     app = _application(row, ids.get(row.id, ()), tx.today)
-    return LockedApplication(**{f.name: getattr(app, f.name) for f in dataclasses.fields(app)})
+    return LockedApplication(
+        **{f.name: getattr(app, f.name) for f in dataclasses.fields(app)},
+        borrower=borrower_from_row(row, prefix=_BORROWER),
+    )
 
 
 def _status_filter(status: str, today: date) -> sa.ColumnElement[bool]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,6 +66,12 @@ class Borrower:
     @property
     def id_number_masked(self) -> str:
         return mask_id(self.id_number)
+
+
+def borrower_from_row(row: Any, *, prefix: str) -> Borrower:
+    """A borrower from a row that holds its columns under `prefix` (read joined with another table)."""
+    values = {name[len(prefix) :]: value for name, value in row._mapping.items() if name.startswith(prefix)}
+    return _borrower(SimpleNamespace(**values))
 
 
 def _borrower(row: Any) -> Borrower:

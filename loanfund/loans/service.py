@@ -19,7 +19,6 @@ from loanfund.agreements import reservations
 from loanfund.applications import queries as application_queries
 from loanfund.applications import service as application_service
 from loanfund.applications.queries import LockedApplication
-from loanfund.borrowers import queries as borrower_queries
 from loanfund.clock import not_in_future, utcnow
 from loanfund.db.tables import loan_extensions, loan_repayments, loans
 from loanfund.errors import (
@@ -85,7 +84,7 @@ async def disburse(
 
     if app.approved_on is not None and disbursed_on < app.approved_on:
         raise invalid("disbursed_on", f"is before the guarantee was approved ({app.approved_on})")
-    borrower = await borrower_queries.get_borrower(conn, app.borrower_id)
+    borrower = app.borrower
     policy = await fund_policy(conn, app.fund_code, contract_date)
 
     # 422 business rules.
