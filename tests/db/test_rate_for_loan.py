@@ -43,7 +43,7 @@ async def test_two_fixings_price_a_loan_as_the_whole_table_does(engine: AsyncEng
         checked = 0
         for term in TERMS:
             for day in _dates():
-                expected = _outcome(lambda: table.for_loan(term, day))
+                expected = _outcome(lambda term=term, day=day: table.for_loan(term, day))
                 try:
                     got: Any = await rate_for_loan(conn, term, day)
                 except LoanfundError as error:
