@@ -370,7 +370,9 @@ async def get_application(ctx: Ctx, application_id: FromPath[str]) -> Applicatio
 async def approve_application(ctx: Ctx, application_id: FromPath[str]) -> ApplicationOut:
     """The fund's guarantee: reserves the amount at the bank for `reservation_days` (21)."""
     locked = await locked_application(ctx, application_id, APPROVE)
-    return await application_out(ctx, await service.approve(ctx.tx, locked), locked.borrower)
+    return await application_out(
+        ctx, await service.approve(ctx.tx, locked), locked.borrower, locked.other_loans
+    )
 
 
 @post("/applications/{application_id:str}/reject", operation_class=with_body(ReasonIn), status_code=200)
@@ -380,7 +382,7 @@ async def reject_application(
     locked = await locked_application(ctx, application_id, REJECT)
     body = await decode_body(request, ReasonIn)
     return await application_out(
-        ctx, await service.reject(ctx.tx, locked, reason=body.reason), locked.borrower
+        ctx, await service.reject(ctx.tx, locked, reason=body.reason), locked.borrower, locked.other_loans
     )
 
 
@@ -393,7 +395,9 @@ async def withdraw_application(
     reason = None
     if (await request.body()).strip():
         reason = (await decode_body(request, WithdrawIn)).reason
-    return await application_out(ctx, await service.withdraw(ctx.tx, locked, reason=reason), locked.borrower)
+    return await application_out(
+        ctx, await service.withdraw(ctx.tx, locked, reason=reason), locked.borrower, locked.other_loans
+    )
 
 
 router = Router(

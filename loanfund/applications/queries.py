@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund.borrowers.queries import Borrower, borrower_from_row
-from loanfund.db.tables import application_guarantors, applications, borrowers
+from loanfund.db.tables import application_guarantors, application_other_loans, applications, borrowers
+from loanfund.eligibility import queries as eligibility_queries
+from loanfund.eligibility.rules import OtherLoanFacts
 from loanfund.errors import NotFound
 from loanfund.listing import ListFilter, filtered
 from loanfund.uow import Tx
@@ -73,9 +75,11 @@ class Application:
 class LockedApplication(Application):
     """An application whose row the transaction holds locked until it ends (`lock_application`).
     Commands on an application take one, so their decisions are made one at a time. It comes with
-    its borrower, read in the same statement (the row of the borrower is not locked)."""
+    its borrower, read in the same statement (the row of the borrower is not locked), and the other
+    loans declared with it (facts fixed at submission)."""
 
     borrower: Borrower
+    other_loans: tuple[OtherLoanFacts, ...]
 
 
 def effective_status(stored: str, expires_on: date | None, today: date) -> str:
@@ -144,7 +148,14 @@ async def _guarantor_ids(conn: AsyncConnection, application_ids: list[str]) -> d
 _BY_ID = sa.select(applications).where(applications.c.id == sa.bindparam("b_id"))
 _BORROWER = "borrower__"  # prefix of the borrower's columns read with a locked application
 _BY_ID_FOR_UPDATE = (
-    sa.select(applications, *(column.label(_BORROWER + column.name) for column in borrowers.c))
+    sa.select(
+        applications,
+        *(column.label(_BORROWER + column.name) for column in borrowers.c),
+        # Most applications declare no other loan: then there is nothing more to read.
+        sa.exists()
+        .where(application_other_loans.c.application_id == applications.c.id)
+        .label("has_other_loans"),
+    )
     .join(borrowers, borrowers.c.id == applications.c.borrower_id)
     .where(applications.c.id == sa.bindparam("b_id"))
     .with_for_update(of=applications)
@@ -166,9 +177,13 @@ async def lock_application(tx: Tx, application_id: str) -> LockedApplication:
         raise NotFound(f"application {application_id} not found")
     ids = await _guarantor_ids(tx.conn, [row.id] if row.guarantee_kind == "guarantor" else [])
     app = _application(row, ids.get(row.id, ()), tx.today)
+    other_loans = (
+        (await eligibility_queries.other_loans(tx.conn, [row.id]))[row.id] if row.has_other_loans else ()
+    )
     return LockedApplication(
         **{f.name: getattr(app, f.name) for f in dataclasses.fields(app)},
         borrower=borrower_from_row(row, prefix=_BORROWER),
+        other_loans=other_loans,
     )
 
 

@@ -169,6 +169,10 @@ async def test_other_loans_rule_from_2018(world: World, admin: Api, edition: str
     assert (await window.get(f"/applications/{app_id}")).json()["other_loans"] == shown
     listed = (await window.get("/applications")).json()["items"]
     assert [item["other_loans"] for item in listed if item["id"] == app_id] == [shown]
+    # A command's response comes from the locked application: the same facts.
+    withdrawn = await window.post(f"/applications/{app_id}/withdraw", {"reason": "changed plans"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["other_loans"] == shown
 
 
 async def test_other_loans_not_restricted_before_2018(world: World, admin: Api) -> None:
