@@ -211,7 +211,7 @@ def _plan(
     )
 
 
-def _loans_sql(plan: _Plan, *, where: str, joins: str = "", before: str = "0") -> str:
+def _loans_sql(plan: _Plan, *, where: str, joins: str = "", before: str = "0", extra: str = "") -> str:
     """The fund's loans with principal out in the period, one row each: the figures the rules read
     (rates × 10⁴ as integers), the rule's key, the day from which its days are excluded (the earliest
     of compensation, maturity, and the original maturity when extensions earn nothing), and what
@@ -245,7 +245,7 @@ def _loans_sql(plan: _Plan, *, where: str, joins: str = "", before: str = "0") -
            {policy} * 2 + CASE WHEN bo.kind = 'individual' THEN 0 ELSE 1 END AS key,
            {_by_policy(plan.bases, policy)} AS basis,
            LEAST({", ".join(excluded_from)}) AS ex,
-           {dated}
+           {dated}{extra}
     FROM loans lo
     JOIN borrowers bo ON bo.id = lo.borrower_id
     {"JOIN applications ap ON ap.id = lo.application_id" if plan.micro else ""}
@@ -297,11 +297,11 @@ def _safe(alias: str = "") -> str:
 def _figures(plan: _Plan, *, pdays: str, terms: list[tuple[str, str]], shown: str) -> str:
     """Interest, subsidy and the rate shown from the line's sums: Σ principal × days (`pdays`) and,
     per loan year, (rate, Σ principal × subsidised days). Rounded half-up once: ⌊(2N + D) / 2D⌋."""
-    big = " + ".join(f"{rate} * {sums}" for rate, sums in terms)
-    exact = " + ".join(f"{rate}::numeric * {sums}" for rate, sums in terms)
+    big = " + ".join(f"{rate} * ({sums})" for rate, sums in terms)
+    exact = " + ".join(f"{rate}::numeric * ({sums})" for rate, sums in terms)
     denominator = f"({10**6 * plan.scale}::bigint * basis)"
-    return f"""CASE WHEN safe THEN (2 * rc * {pdays} + 1000000 * basis) / (2000000 * basis)
-                ELSE div(2 * rc::numeric * {pdays} + 1000000 * basis, 2000000 * basis)::bigint
+    return f"""CASE WHEN safe THEN (2 * rc * ({pdays}) + 1000000 * basis) / (2000000 * basis)
+                ELSE div(2 * rc::numeric * ({pdays}) + 1000000 * basis, 2000000 * basis)::bigint
            END AS interest_fen,
            CASE WHEN safe THEN (2 * ({big}) + {denominator}) / (2 * {denominator})
                 ELSE div(2 * ({exact}) + {denominator}, 2 * {denominator})::bigint
@@ -309,11 +309,15 @@ def _figures(plan: _Plan, *, pdays: str, terms: list[tuple[str, str]], shown: st
            ((2 * ({shown}) + {plan.scale}) / (2 * {plan.scale})) / 10000.0 AS subsidy_rate_pct"""
 
 
+# A loan with a repayment on two days or more inside the period, or two overdue spells in it, goes
+# through its events (`_moved_sql`); every other loan takes the closed form (`_closed_sql`).
 _MOVING = """AND lo.id IN (
     SELECT loan_id FROM loan_repayments WHERE principal_fen > 0 AND paid_on >= :ps AND paid_on < :pe
+    GROUP BY loan_id HAVING MIN(paid_on) < MAX(paid_on)
     UNION
     SELECT loan_id FROM loan_overdue_spells
     WHERE overdue_since < :pe AND (cured_on IS NULL OR cured_on > :ps)
+    GROUP BY loan_id HAVING COUNT(*) > 1
 )"""
 
 
@@ -329,55 +333,99 @@ def _moved_table_sql(plan: _Plan) -> str:
     """
 
 
-async def _create_moved(conn: AsyncConnection, plan: _Plan, params: dict[str, Any]) -> None:
+async def _create_moved(conn: AsyncConnection, plan: _Plan, params: dict[str, Any]) -> bool:
+    """Fill the table of moved loans; whether there are any."""
     await conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{_MOVED}"))
     await conn.execute(sa.text(_moved_table_sql(plan)), params)
     # Its size and the spread of its keys are what the planner needs for the joins on them.
     await conn.execute(sa.text(f"ANALYZE {_MOVED} (id, k)"))
+    return bool(await conn.scalar(sa.text(f"SELECT EXISTS (SELECT 1 FROM {_MOVED})")))
 
 
-def _steady_sql(plan: _Plan) -> str:
-    """Loans without a change in the period: one principal from the start of the period (or the
-    disbursement) to its end, subsidised up to the exclusion date, in one loan year or two."""
-    # The moved loans are left out by the same tests that chose them (`_MOVING`): a repayment in the
-    # period, read from the repayments' sums the line needs anyway, or an overdue spell in it (a
-    # small table to look up, where the moved loans' would be a large one).
+def _overlap(a: str, b: str, c: str, d: str) -> str:
+    """Days in both [a, b) and [c, d)."""
+    return f"GREATEST(0, LEAST({b}, {d}) - GREATEST({a}, {c}))"
+
+
+def _closed_sql(plan: _Plan, *, moved: bool) -> str:
+    """Loans with at most one repayment day and one overdue spell in the period, in closed form: two
+    spans of one principal each, before and from the repayment day, each split by the anniversary
+    (loan years y0 and y0 + 1) and subsidised up to the exclusion date, less the spell's days."""
     loans_sql = _loans_sql(
         plan,
-        where="""AND b.moving IS NOT TRUE AND NOT EXISTS (
-            SELECT 1 FROM loan_overdue_spells sp WHERE sp.loan_id = lo.id
-            AND sp.overdue_since < :pe AND (sp.cured_on IS NULL OR sp.cured_on > :ps))""",
+        # Every loan but the moved ones: few, and a table the planner knows (a test on the sums below
+        # would be one it cannot estimate, and it would plan for a handful of loans).
+        where=f"AND NOT EXISTS (SELECT 1 FROM {_MOVED} m WHERE m.id = lo.id)" if moved else "",
         joins="""LEFT JOIN (
             SELECT loan_id, SUM(principal_fen) FILTER (WHERE paid_on < :ps) AS repaid,
-                   bool_or(paid_on >= :ps) AS moving
+                   SUM(principal_fen) FILTER (WHERE paid_on >= :ps) AS repaid_in,
+                   MIN(paid_on) FILTER (WHERE paid_on >= :ps) AS repaid_on
             FROM loan_repayments WHERE principal_fen > 0 AND paid_on < :pe GROUP BY loan_id
-        ) b ON b.loan_id = lo.id""",
+        ) b ON b.loan_id = lo.id
+        LEFT JOIN (
+            SELECT loan_id, MIN(overdue_since) AS since, MIN(cured_on) AS cured
+            FROM loan_overdue_spells
+            WHERE overdue_since < :pe AND (cured_on IS NULL OR cured_on > :ps) GROUP BY loan_id
+        ) sp ON sp.loan_id = lo.id""",
         before="COALESCE(b.repaid, 0)::bigint",
+        extra=""",
+           COALESCE(b.repaid_in, 0)::bigint AS repaid_in, b.repaid_on, sp.since, sp.cured""",
     )
     y0, [anniversary] = _dates(plan)
-    cut = f"COALESCE({anniversary}, CAST(:pe AS date))"  # the anniversary, else the period's end
     items, (r0, r1) = _rates(plan, y0)
+    end = "CAST(:pe AS date)"
+    # Span 0 is [st, t), span 1 [t, end); days before `cut` are in loan year y0, the others in y0 + 1;
+    # subsidised are those before the exclusion date and outside the spell [sp_on, sp_off). Most loans
+    # have no repayment day (span 1 empty) and no spell: CASE spares them the arithmetic.
+    subsidised = {}
+    for n, (u, v) in {"0": ("st", "t"), "1": ("t", end)}.items():
+        early, late = _overlap(u, v, "st", "early_end"), _overlap(u, v, "cut", "ex")
+        spell_early = _overlap(u, v, "sp_on", "LEAST(sp_off, early_end)")
+        spell_late = _overlap(u, v, "GREATEST(sp_on, cut)", "LEAST(sp_off, ex)")
+        subsidised[n] = (
+            f"{early} - CASE WHEN sp_on < sp_off THEN {spell_early} ELSE 0 END",
+            f"{late} - CASE WHEN sp_on < sp_off THEN {spell_late} ELSE 0 END",
+        )
+    spans = f"""{subsidised["0"][0]} AS a0, {subsidised["0"][1]} AS b0,
+               CASE WHEN t < {end} THEN {subsidised["1"][0]} ELSE 0 END AS a1,
+               CASE WHEN t < {end} THEN {subsidised["1"][1]} ELSE 0 END AS b1"""
+    late_days = f"k0 * {_overlap('st', 't', 'cut', end)} + k1 * {_overlap('t', end, 'cut', end)}"
     figures = _figures(
         plan,
-        pdays="p * days",
-        terms=[(r0, "p * sub0"), (r1, "p * sub1")],
-        shown=f"CASE WHEN sub1 > 0 THEN {r1} WHEN sub0 > 0 THEN {r0} WHEN turns THEN {r1} ELSE {r0} END",
+        pdays=f"q0 * (t - st) + q1 * ({end} - t)",
+        terms=[(r0, "q0 * a0 + q1 * a1"), (r1, "q0 * b0 + q1 * b1")],
+        # The last subsidised day's rate, else the last day's: loan year y0 + 1 if it is after `cut`.
+        shown=f"""CASE WHEN k0 * b0 + k1 * b1 > 0 THEN {r1} WHEN k0 * a0 + k1 * a1 > 0 THEN {r0}
+                       WHEN {late_days} > 0 THEN {r1} ELSE {r0} END""",
     )
     return f"""
-    SELECT id AS loan_id, opening AS opening_fen, p AS closing_fen, drawn AS disbursed_fen,
-           opening + drawn - p AS repaid_fen, days, days - sub0 - sub1 AS excluded_days,
+    SELECT id AS loan_id, opening AS opening_fen, p1 AS closing_fen, drawn AS disbursed_fen,
+           opening + drawn - p1 AS repaid_fen, k0 * (t - st) + k1 * ({end} - t) AS days,
+           k0 * (t - st - a0 - b0) + k1 * ({end} - t - a1 - b1) AS excluded_days,
            {figures}
     FROM (
-        SELECT id, rc, basis, {_safe()} AS safe, principal_fen - before AS p,
-               CAST(:pe AS date) - {_START} AS days,
-               GREATEST(0, LEAST({cut}, ex) - {_START}) AS sub0, GREATEST(0, ex - {cut}) AS sub1,
-               {cut} < :pe AS turns, {", ".join(items)},
-               CASE WHEN disbursed_on < :ps THEN principal_fen ELSE 0 END - before AS opening,
-               CASE WHEN disbursed_on < :ps THEN 0 ELSE principal_fen END AS drawn
-        FROM ({loans_sql}) lo
-        WHERE principal_fen - before > 0
+        -- Spans whose principal is not positive have no days (the engine skips them).
+        SELECT lo.*, CASE WHEN p0 > 0 THEN 1 ELSE 0 END AS k0, CASE WHEN p1 > 0 THEN 1 ELSE 0 END AS k1,
+               GREATEST(p0, 0) AS q0, GREATEST(p1, 0) AS q1,
+               {spans}
+        FROM (
+            SELECT id, rc, basis, {_safe()} AS safe, ex,
+                   principal_fen - before AS p0, principal_fen - before - repaid_in AS p1,
+                   {_START} AS st,
+                   GREATEST(COALESCE(repaid_on, {end}), {_START}) AS t,
+                   COALESCE({anniversary}, {end}) AS cut,
+                   LEAST(COALESCE({anniversary}, {end}), ex) AS early_end,
+                   GREATEST(COALESCE(since, {end}), {_START}) AS sp_on,
+                   LEAST(cured, {end}) AS sp_off,
+                   {", ".join(items)},
+                   CASE WHEN disbursed_on < :ps THEN principal_fen ELSE 0 END - before AS opening,
+                   CASE WHEN disbursed_on < :ps THEN 0 ELSE principal_fen END AS drawn
+            FROM ({loans_sql}) lo
+            OFFSET 0
+        ) lo
         OFFSET 0
     ) lo
+    WHERE (p0 > 0 AND t > st) OR (p1 > 0 AND t < {end})
     """
 
 
@@ -470,11 +518,14 @@ async def lines_select(
     )
     plan = _plan(fund, period, bank_code, params, compensated=bool(compensated))
     params.update(principal_max=plan.principal_max, rate_max=_RATE_MAX)
-    await _create_moved(conn, plan, params)
-    sql = _moved_sql(plan)
+    moved = await _create_moved(conn, plan, params)
+    branches = [_moved_sql(plan)] if moved else []
     if plan.short:
-        sql += f" UNION ALL {_steady_sql(plan)}"
-    return f"SELECT * FROM ({sql}) li", params
+        # Without moved loans, looking every loan up in an empty table would still cost a step each.
+        branches.append(_closed_sql(plan, moved=moved))
+    if not branches:  # no loan at all
+        branches.append(f"SELECT * FROM ({_moved_sql(plan)}) li")
+    return f"SELECT * FROM ({' UNION ALL '.join(branches)}) li", params
 
 
 async def without_jit(conn: AsyncConnection) -> None:
