@@ -291,7 +291,9 @@ def _tapers(rule: Any) -> bool:
 
 
 def _safe(alias: str = "") -> str:
-    return f"({alias}principal_fen <= :principal_max AND {alias}rc <= :rate_max AND {alias}rref <= :rate_max)"
+    # Every rate is at most the contract rate × the largest share (the reference rate only ever
+    # lowers it), so the contract rate and the principal bound the sums.
+    return f"({alias}principal_fen <= :principal_max AND {alias}rc <= :rate_max)"
 
 
 def _figures(plan: _Plan, *, pdays: str, terms: list[tuple[str, str]], shown: str) -> str:
@@ -299,9 +301,12 @@ def _figures(plan: _Plan, *, pdays: str, terms: list[tuple[str, str]], shown: st
     per loan year, (rate, Σ principal × subsidised days). Rounded half-up once: ⌊(2N + D) / 2D⌋."""
     big = " + ".join(f"{rate} * ({sums})" for rate, sums in terms)
     exact = " + ".join(f"{rate}::numeric * ({sums})" for rate, sums in terms)
-    denominator = f"({10**6 * plan.scale}::bigint * basis)"
-    return f"""CASE WHEN safe THEN (2 * rc * ({pdays}) + 1000000 * basis) / (2000000 * basis)
-                ELSE div(2 * rc::numeric * ({pdays}) + 1000000 * basis, 2000000 * basis)::bigint
+    # One day-count basis for the whole fund (the usual case) is written as a constant, which
+    # PostgreSQL folds into the constants beside it.
+    basis = plan.bases[0] if len(set(plan.bases)) == 1 else "basis"
+    denominator = f"({10**6 * plan.scale}::bigint * {basis})"
+    return f"""CASE WHEN safe THEN (2 * rc * ({pdays}) + 1000000 * {basis}) / (2000000 * {basis})
+                ELSE div(2 * rc::numeric * ({pdays}) + 1000000 * {basis}, 2000000 * {basis})::bigint
            END AS interest_fen,
            CASE WHEN safe THEN (2 * ({big}) + {denominator}) / (2 * {denominator})
                 ELSE div(2 * ({exact}) + {denominator}, 2 * {denominator})::bigint
@@ -357,8 +362,8 @@ def _closed_sql(plan: _Plan, *, moved: bool) -> str:
         # would be one it cannot estimate, and it would plan for a handful of loans).
         where=f"AND NOT EXISTS (SELECT 1 FROM {_MOVED} m WHERE m.id = lo.id)" if moved else "",
         joins="""LEFT JOIN (
-            SELECT loan_id, SUM(principal_fen) FILTER (WHERE paid_on < :ps) AS repaid,
-                   SUM(principal_fen) FILTER (WHERE paid_on >= :ps) AS repaid_in,
+            SELECT loan_id, SUM(principal_fen) FILTER (WHERE paid_on < :ps)::bigint AS repaid,
+                   SUM(principal_fen) FILTER (WHERE paid_on >= :ps)::bigint AS repaid_in,
                    MIN(paid_on) FILTER (WHERE paid_on >= :ps) AS repaid_on
             FROM loan_repayments WHERE principal_fen > 0 AND paid_on < :pe GROUP BY loan_id
         ) b ON b.loan_id = lo.id
@@ -367,29 +372,29 @@ def _closed_sql(plan: _Plan, *, moved: bool) -> str:
             FROM loan_overdue_spells
             WHERE overdue_since < :pe AND (cured_on IS NULL OR cured_on > :ps) GROUP BY loan_id
         ) sp ON sp.loan_id = lo.id""",
-        before="COALESCE(b.repaid, 0)::bigint",
+        before="COALESCE(b.repaid, 0)",
         extra=""",
-           COALESCE(b.repaid_in, 0)::bigint AS repaid_in, b.repaid_on, sp.since, sp.cured""",
+           COALESCE(b.repaid_in, 0) AS repaid_in, b.repaid_on, sp.since, sp.cured""",
     )
     y0, [anniversary] = _dates(plan)
     items, (r0, r1) = _rates(plan, y0)
     end = "CAST(:pe AS date)"
     # Span 0 is [st, t), span 1 [t, end); days before `cut` are in loan year y0, the others in y0 + 1;
-    # subsidised are those before the exclusion date and outside the spell [sp_on, sp_off). Most loans
-    # have no repayment day (span 1 empty) and no spell: CASE spares them the arithmetic.
-    subsidised = {}
-    for n, (u, v) in {"0": ("st", "t"), "1": ("t", end)}.items():
-        early, late = _overlap(u, v, "st", "early_end"), _overlap(u, v, "cut", "ex")
-        spell_early = _overlap(u, v, "sp_on", "LEAST(sp_off, early_end)")
-        spell_late = _overlap(u, v, "GREATEST(sp_on, cut)", "LEAST(sp_off, ex)")
-        subsidised[n] = (
-            f"{early} - CASE WHEN sp_on < sp_off THEN {spell_early} ELSE 0 END",
-            f"{late} - CASE WHEN sp_on < sp_off THEN {spell_late} ELSE 0 END",
-        )
-    spans = f"""{subsidised["0"][0]} AS a0, {subsidised["0"][1]} AS b0,
-               CASE WHEN t < {end} THEN {subsidised["1"][0]} ELSE 0 END AS a1,
-               CASE WHEN t < {end} THEN {subsidised["1"][1]} ELSE 0 END AS b1"""
-    late_days = f"k0 * {_overlap('st', 't', 'cut', end)} + k1 * {_overlap('t', end, 'cut', end)}"
+    # subsidised are those before the exclusion date `ex` and outside the spell [sp_on, sp_off). With
+    # st ≤ t ≤ end, st < cut ≤ end and ex ≤ end, the overlaps of the spans with [st, min(cut, ex))
+    # and [cut, ex) reduce to the expressions below. Most loans have no repayment day (span 1 empty)
+    # and no spell: CASE spares them that arithmetic.
+    spell = "CASE WHEN sp_on < sp_off THEN {} ELSE 0 END"
+    early_spell = "sp_on", "LEAST(sp_off, cut, ex)"
+    late_spell = "GREATEST(sp_on, cut)", "LEAST(sp_off, ex)"
+    spans = f"""GREATEST(0, LEAST(t, cut, ex) - st)
+                   - {spell.format(_overlap("st", "t", *early_spell))} AS a0,
+               GREATEST(0, LEAST(t, ex) - cut) - {spell.format(_overlap("st", "t", *late_spell))} AS b0,
+               CASE WHEN t < {end} THEN GREATEST(0, LEAST(cut, ex) - t)
+                   - {spell.format(_overlap("t", end, *early_spell))} ELSE 0 END AS a1,
+               CASE WHEN t < {end} THEN GREATEST(0, ex - GREATEST(t, cut))
+                   - {spell.format(_overlap("t", end, *late_spell))} ELSE 0 END AS b1"""
+    late_days = f"k0 * GREATEST(0, t - cut) + k1 * ({end} - GREATEST(t, cut))"
     figures = _figures(
         plan,
         pdays=f"q0 * (t - st) + q1 * ({end} - t)",
@@ -414,7 +419,6 @@ def _closed_sql(plan: _Plan, *, moved: bool) -> str:
                    {_START} AS st,
                    GREATEST(COALESCE(repaid_on, {end}), {_START}) AS t,
                    COALESCE({anniversary}, {end}) AS cut,
-                   LEAST(COALESCE({anniversary}, {end}), ex) AS early_end,
                    GREATEST(COALESCE(since, {end}), {_START}) AS sp_on,
                    LEAST(cured, {end}) AS sp_off,
                    {", ".join(items)},
