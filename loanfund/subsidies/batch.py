@@ -12,19 +12,24 @@ original maturity when extensions earn nothing), and so is every day of an overd
 year (the taper) turns on each anniversary of the disbursement. A line is then a sum, for each loan
 year the period touches, of principal × subsidised days, times that year's rate.
 
-Two statements:
+Two statements, set-based (no loan passes through Python):
 
-1. `subsidy_moved`, a temporary table of the loans whose principal changes inside the period or
-   that have an overdue spell in it (every loan, for a period longer than twelve months), with their
-   rule and dates computed once; analysed, so that the planner knows its size.
-2. The lines: every other loan straight from `loans` in closed form (one principal, at most one
-   anniversary, one exclusion date: arithmetic on its row); the moved loans through their events
-   (principal changes, spells starting and ending, anniversaries) sorted by loan and date, with the
-   running principal and count of open spells, summed per loan.
+1. `subsidy_moved`, a temporary table of the loans that need their events: those with repayments
+   on two days or more inside the period, or two overdue spells in it (every loan, for a period
+   longer than twelve months), with their rule and dates computed once; analysed, so that the planner
+   knows its size. Few when loans are repaid now and then; most of a portfolio repaid in monthly
+   instalments (a quarter holds three repayment days), which then costs the events' sort.
+2. The lines. Every other loan straight from `loans` in closed form: at most two spans (before and
+   from its one repayment day), each split at most once by an anniversary, subsidised up to the
+   exclusion date less the days of its one spell: arithmetic on its row, joined with the sums of its
+   repayments and its spell. The moved loans through their events (principal changes, spells
+   starting and ending, anniversaries) sorted by loan and date, with the running principal, count
+   of open spells and loan year, summed per loan.
 
-Arithmetic is bigint where a bound proves it cannot overflow (`_RATE_MAX`, `_principal_max`): loans
-beyond it (absurd principals or rates) take the same formulas in numeric. PostgreSQL raises on bigint
-overflow rather than wrapping, so a figure is never silently wrong.
+Arithmetic is bigint where a bound proves it cannot overflow (`_RATE_MAX`, `_Plan.principal_max`):
+loans beyond it (absurd principals or rates) take the same formulas in numeric. Sums of principal ×
+days stay bigint (up to 10¹⁶ fen of principal for a quarter); PostgreSQL raises on bigint overflow
+rather than wrapping, so a figure is never silently wrong.
 """
 
 from __future__ import annotations
