@@ -316,7 +316,7 @@ def _figures(plan: _Plan, *, pdays: str, terms: list[tuple[str, str]], shown: st
            CASE WHEN safe THEN (2 * ({big}) + {denominator}) / (2 * {denominator})
                 ELSE div(2 * ({exact}) + {denominator}, 2 * {denominator})::bigint
            END AS subsidy_fen,
-           ((2 * ({shown}) + {plan.scale}) / (2 * {plan.scale})) / 10000.0 AS subsidy_rate_pct"""
+           ((2 * ({shown}) + {plan.scale}) / (2 * {plan.scale})) * 0.0001 AS subsidy_rate_pct"""
 
 
 # A loan with a repayment on two days or more inside the period, or two overdue spells in it, goes
