@@ -9,8 +9,9 @@ for a fund, each cleared when the rate is back under.
 
 `subsidy_drafts` (daily at the close, acting on the days that close a claim period of the fund's
 policy, a quarter by default): per fund and bank, the period's claim lines computed as a claim would
-compute them (on PostgreSQL set-based, two statements per fund, loanfund.subsidies.batch), announced once as
-a `subsidy_draft` event so that managers know what claims to expect. Nothing is stored but the alert.
+compute them (set-based on PostgreSQL, two statements per fund, compensated loans included:
+loanfund.subsidies.batch), announced once as a `subsidy_draft` event so that managers know what claims
+to expect. Nothing is stored but the alert.
 """
 
 from __future__ import annotations
