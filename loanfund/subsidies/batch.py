@@ -515,7 +515,12 @@ async def lines_select(
 ) -> tuple[str, dict[str, Any]]:
     """The lines' statement (text) and its parameters, for `compute_fund_lines` or an
     `INSERT … SELECT`; first fills the temporary table of moved loans, dropped at commit: run the
-    statement in the same transaction."""
+    statement in the same transaction.
+
+    The two statements read the repayments and spells apart: under READ COMMITTED, a repayment day
+    or a spell inside the period recorded by another transaction between them would be summed as
+    the loan's one day (or spell). A caller that must exclude that runs them in a REPEATABLE READ
+    transaction (the drafts job does not: its figures are announced, never stored)."""
     fund = await fund_policies_of(conn, fund_code)
     params: dict[str, Any] = {"fund_code": fund_code, "ps": period.start, "pe": period.end}
     compensated = await conn.scalar(
