@@ -9,8 +9,9 @@ for a fund, each cleared when the rate is back under.
 
 `subsidy_drafts` (daily at the close, acting on the days that close a claim period of the fund's
 policy, a quarter by default): per fund and bank, the period's claim lines computed as a claim would
-compute them (on PostgreSQL in one statement per fund, loanfund.subsidies.batch), announced once as
-a `subsidy_draft` event so that managers know what claims to expect. Nothing is stored but the alert.
+compute them (set-based on PostgreSQL, two statements per fund, compensated loans included:
+loanfund.subsidies.batch), announced once as a `subsidy_draft` event so that managers know what claims
+to expect. Nothing is stored but the alert.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from loanfund.jobs import alerts
 from loanfund.jobs.framework import Summary
 from loanfund.money import CURRENCY, format_fen, format_pct
 from loanfund.subsidies import batch
-from loanfund.subsidies import queries as subsidy_queries
 from loanfund.subsidies import service as subsidies
 from loanfund.subsidies.periods import Period, parse_period
 from loanfund.uow import Tx
@@ -164,20 +164,9 @@ async def subsidy_drafts(tx: Tx, business_date: date) -> Summary:
     return counts
 
 
-async def _engine_lines(tx: Tx, fund_code: str, period: Period, loan_ids: list[str]) -> list[tuple[Any, str]]:
-    lines = await subsidies.compute_claim_lines(
-        tx, fund_code=fund_code, bank_code=None, period=period, loan_ids=loan_ids
-    )
-    query = sa.select(loans.c.id, loans.c.bank_code).where(loans.c.id.in_(loan_ids))
-    banks = {row.id: row.bank_code for row in await tx.conn.execute(query)}
-    return [(line, str(banks[line.loan_id])) for line in lines]
-
-
 async def _bank_totals(tx: Tx, fund_code: str, period: Period) -> dict[str, tuple[int, int, int]]:
     """(lines, subsidy, interest) per bank of the fund's loans over the period."""
     if tx.dialect == "postgresql":
-        # The batch does not cut at compensation yet: the few compensated loans go through the engine.
-        compensated = await subsidy_queries.compensated_loan_ids(tx.conn, fund_code)
         sql, params = await batch.lines_select(tx.conn, fund_code, period)
         await batch.without_jit(tx.conn)
         rows = await tx.conn.execute(
@@ -185,18 +174,11 @@ async def _bank_totals(tx: Tx, fund_code: str, period: Period) -> dict[str, tupl
                 "SELECT l.bank_code, count(*) AS lines, sum(x.subsidy_fen) AS subsidy_fen,"
                 " sum(x.interest_fen) AS interest_fen"
                 f" FROM ({sql}) AS x JOIN loans AS l ON l.id = x.loan_id"
-                " WHERE x.days > 0 AND NOT (x.loan_id = ANY(:compensated)) GROUP BY l.bank_code"
+                " WHERE x.days > 0 GROUP BY l.bank_code"
             ),
-            {**params, "compensated": compensated},
+            params,
         )
-        totals = {
-            row.bank_code: (int(row.lines), int(row.subsidy_fen), int(row.interest_fen)) for row in rows
-        }
-        if compensated:
-            for line, bank_code in await _engine_lines(tx, fund_code, period, compensated):
-                n, subsidy, interest = totals.get(bank_code, (0, 0, 0))
-                totals[bank_code] = (n + 1, subsidy + line.subsidy_fen, interest + line.interest_fen)
-        return totals
+        return {row.bank_code: (int(row.lines), int(row.subsidy_fen), int(row.interest_fen)) for row in rows}
     banks = (
         await tx.conn.scalars(sa.select(loans.c.bank_code).where(loans.c.fund_code == fund_code).distinct())
     ).all()

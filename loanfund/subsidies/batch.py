@@ -1,22 +1,42 @@
-"""The lines of every loan of a fund for a period, computed by PostgreSQL in one statement.
+"""The lines of every loan of a fund for a period, computed by PostgreSQL, set-based.
 
 The same rules as `interest.compute_line`, in integer arithmetic so that both give the same fen:
 a rate of at most four decimals is R / 10⁴ percent, a share a / b is (a · B / b) / B with B the least
 common multiple of every share denominator in the fund's policies, so a span's exact subsidy in fen
 is P · R · S · days / (10⁶ · B · basis) with integer numerator; a line sums its numerators and rounds
-half-up once: ⌊(2N + D) / 2D⌋. No loan passes through Python: the policies (a handful of rows per
-fund) go into the statement as a VALUES list.
+half-up once: ⌊(2N + D) / 2D⌋. No loan passes through Python: the rules of the fund's policies (a
+handful) are written into the statement as one expression per policy and kind of borrower.
 
-Spans come from one table of events per loan — principal changes, overdue spells starting and ending,
-and the dates that cut a span (period bounds, anniversaries, original and current maturity) — summed
-by date and run through window functions: the running principal, the running count of open spells.
+Every day from a loan's exclusion date on is excluded (the earliest of compensation, maturity, and the
+original maturity when extensions earn nothing), and so is every day of an overdue spell; the loan
+year (the taper) turns on each anniversary of the disbursement. A line is then a sum, for each loan
+year the period touches, of principal × subsidised days, times that year's rate.
+
+Two statements, set-based (no loan passes through Python):
+
+1. `subsidy_moved`, a temporary table of the loans that need their events: those with repayments
+   on two days or more inside the period, or two overdue spells in it (every loan, for a period
+   longer than twelve months), with their rule and dates computed once; analysed, so that the planner
+   knows its size. Few when loans are repaid now and then; most of a portfolio repaid in monthly
+   instalments (a quarter holds three repayment days), which then costs the events' sort.
+2. The lines. Every other loan straight from `loans` in closed form: at most two spans (before and
+   from its one repayment day), each split at most once by an anniversary, subsidised up to the
+   exclusion date less the days of its one spell: arithmetic on its row, joined with the sums of its
+   repayments and its spell. The moved loans through their events (principal changes, spells
+   starting and ending, anniversaries) sorted by loan and date, with the running principal, count
+   of open spells and loan year, summed per loan.
+
+Arithmetic is bigint where a bound proves it cannot overflow (`_RATE_MAX`, `_Plan.principal_max`):
+loans beyond it (absurd principals or rates) take the same formulas in numeric. Sums of principal ×
+days stay bigint (up to 10¹⁶ fen of principal for a quarter); PostgreSQL raises on bigint overflow
+rather than wrapping, so a figure is never silently wrong.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -24,6 +44,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loanfund.db.tables import compensation_claims
 from loanfund.errors import PolicyError
 from loanfund.policy import (
     NOT_ADMITTED,
@@ -38,8 +59,12 @@ from loanfund.terms import add_months
 
 __all__ = ["BatchLine", "compute_fund_lines", "lines_select", "without_jit"]
 
-_MAX_YEARS = 10  # schedule shares kept per rule; editions have 3
-_RULE_COLUMNS = ("kind", "micro_only", "cap_from", "cap_pp", "basis", "ext_subsidised")
+_KINDS = ("individual", "enterprise")
+# Contract and reference rates up to 30 % (R ≤ 300,000) are computed in bigint; higher ones (none in
+# practice: rates are capped far lower) in numeric.
+_RATE_MAX = 300_000
+_BIGINT_MAX = 2**63 - 1
+_MOVED = "subsidy_moved"
 
 
 @dataclass(frozen=True)
@@ -66,286 +91,455 @@ def _shares(rule: Any) -> list[Fraction]:
     return []
 
 
-def _rule_row(rule: Any, scale: int) -> dict[str, Any]:
-    """One rule as integers: kind, micro-profit only, shares × scale by loan year, the cn-2020 cap."""
-    row: dict[str, Any] = {"cap_from": None, "cap_pp": 0}
+def _scaled(value: Fraction | Decimal, scale: int, what: str) -> int:
+    exact = Fraction(value) * scale
+    if exact.denominator != 1:
+        raise PolicyError(f"{what} has more than four decimals", parameter="subsidy")
+    return int(exact)
+
+
+def _rate_sql(rule: Any, scale: int, year: str) -> str:
+    """The loan's subsidy rate in loan year `year` (from 0), as an integer over 10⁴ · scale, from the
+    columns rc, rref (rates × 10⁴), contracted_on and micro of the row."""
     if isinstance(rule, SubsidyBorrowerCap):
-        row["cap_from"] = rule.contracted_from
-        row["cap_pp"] = int(rule.reference_minus_pp * 10_000)
-        rule = rule.earlier
-    years = [0] * _MAX_YEARS
+        pp = _scaled(rule.reference_minus_pp, 10_000, "the borrower cap")
+        earlier = _rate_sql(rule.earlier, scale, year)
+        return (
+            f"CASE WHEN contracted_on >= DATE '{rule.contracted_from.isoformat()}'"
+            f" THEN GREATEST(0, rc - GREATEST(0, rref - {pp})) * {scale} ELSE {earlier} END"
+        )
     if rule is NOT_ADMITTED:
-        kind, micro = "none", False
-    elif isinstance(rule, SubsidyShare):
-        kind, micro = "share", rule.micro_profit_only
-        years = [int(rule.share * scale)] * _MAX_YEARS
-    elif isinstance(rule, SubsidySchedule):
-        kind, micro = "schedule", False
-        if len(rule.by_loan_year) > _MAX_YEARS:
-            raise PolicyError(f"a schedule longer than {_MAX_YEARS} years", parameter="subsidy")
-        for index, share in enumerate(rule.by_loan_year):
-            years[index] = int(share * scale)
-    elif isinstance(rule, SubsidyOfReference):
-        kind, micro = "reference_share", False
-        years = [int(rule.share * scale)] * _MAX_YEARS
-    else:
-        raise PolicyError("subsidy rule has no formula", parameter="subsidy")
-    row.update(kind=kind, micro_only=micro, **{f"y{i + 1}": v for i, v in enumerate(years)})
-    return row
+        return "0"
+    if isinstance(rule, SubsidyShare):
+        share = _scaled(rule.share, scale, "a share")
+        return f"CASE WHEN micro THEN rc * {share} ELSE 0 END" if rule.micro_profit_only else f"rc * {share}"
+    if isinstance(rule, SubsidySchedule):
+        shares = " ".join(
+            f"WHEN {i} THEN {_scaled(s, scale, 'a share')}" for i, s in enumerate(rule.by_loan_year)
+        )
+        return f"rc * CASE {year} {shares} ELSE 0 END"
+    if isinstance(rule, SubsidyOfReference):
+        # Never more than the contract rate.
+        return f"LEAST(rref * {_scaled(rule.share, scale, 'a share')}, rc * {scale})"
+    raise PolicyError("subsidy rule has no formula", parameter="subsidy")
 
 
-def _year_index(alias: str, day: str) -> str:
-    """Loan year at `day`, from 0, counted from the disbursement date (anniversaries clamp like
-    terms.add_months: 29 February turns a year on 28 February)."""
-    years = f"(EXTRACT(YEAR FROM {day})::int - EXTRACT(YEAR FROM {alias}.disbursed_on)::int)"
-    later = f"({alias}.disbursed_on + make_interval(years => {years}))::date > {day}"
+def _share_top(rule: Any, scale: int) -> int:
+    """The largest factor the rule multiplies a rate (× 10⁴) by: rates are at most rc × this."""
+    return max([scale, *(_scaled(s, scale, "a share") for s in _shares(rule))])
+
+
+def _needs_micro(rule: Any) -> bool:
+    if isinstance(rule, SubsidyBorrowerCap):
+        return _needs_micro(rule.earlier)
+    return isinstance(rule, SubsidyShare) and rule.micro_profit_only
+
+
+def _year_index(day: str) -> str:
+    """Loan year at `day` (not before the disbursement), from 0, counted from the disbursement date
+    (anniversaries clamp like terms.add_months: 29 February turns a year on 28 February)."""
+    years = f"(date_part('year', {day})::int - date_part('year', lo.disbursed_on)::int)"
+    later = f"(lo.disbursed_on + make_interval(years => {years}))::date > {day}"
     return f"({years} - CASE WHEN {later} THEN 1 ELSE 0 END)"
 
 
-def _rate(alias: str, year: str, scale: int, attr: Callable[[str, str], str]) -> str:
-    """The subsidy rate of the loan in loan year `year` (from 0), as an integer over 10⁴ · scale;
-    `attr(alias, name)` reads an attribute of the loan's rule."""
-
-    def a(name: str) -> str:
-        return attr(alias, name)
-
-    by_year = " ".join(f"WHEN {i} THEN {a(f'y{i + 1}')}" for i in range(_MAX_YEARS))
-    return f"""CASE
-             WHEN {a("cap_from")} IS NOT NULL AND {alias}.contracted_on >= {a("cap_from")}
-               THEN GREATEST(0, {alias}.rc - GREATEST(0, {alias}.rref - {a("cap_pp")})) * {scale}
-             WHEN {a("kind")} = 'none' OR ({a("micro_only")} AND NOT {alias}.micro_profit) THEN 0
-             WHEN {a("kind")} = 'reference_share' AND {a("y1")} * {alias}.rref > {scale} * {alias}.rc
-               THEN {alias}.rc * {scale}
-             WHEN {a("kind")} = 'reference_share' THEN {alias}.rref * {a("y1")}
-             WHEN {a("kind")} = 'share' THEN {alias}.rc * {a("y1")}
-             ELSE {alias}.rc * CASE {year} {by_year} ELSE 0 END
-           END"""
+def _by_policy(values: list[str], index: str) -> str:
+    if len(set(values)) == 1:
+        return values[0]
+    whens = " ".join(f"WHEN {i} THEN {v}" for i, v in enumerate(values))
+    return f"CASE {index} {whens} END"
 
 
-# Loans in the period, with the policy chosen by contract date ({policy_case}) and its rule. A loan
-# whose principal does not change inside the period and that has no overdue spell in it ("steady")
-# has at most four spans, cut by one anniversary and the start of its excluded days: its line is
-# closed-form arithmetic on its row. The others go through the events and window functions.
-_SQL = """
-WITH l AS (
-    SELECT lo.id, lo.disbursed_on, lo.contracted_on, lo.original_maturity_on, lo.maturity_on,
-           lo.principal_fen,
-           (lo.annual_rate_pct::numeric * 10000)::bigint AS rc,
-           (lo.reference_rate_pct::numeric * 10000)::bigint AS rref,
-           {micro_profit} AS micro_profit, k.key
+@dataclass(frozen=True)
+class _Plan:
+    """What the statements are made of, from the fund's policies and the period."""
+
+    rules: list[Any]  # by key: policy index × 2 + (0 individual, 1 firm)
+    scale: int
+    years: int  # anniversaries a loan can have inside the period
+    short: bool  # twelve months or less: loans without changes take the closed form
+    same_year: int | None  # the calendar year of a period inside one (every claim period)
+    policy: str  # the index of the policy in force on the loan's contract date
+    bases: list[str]  # day-count basis by policy
+    never_subsidised: list[str]  # by policy: from which day the loan's days are excluded
+    micro: bool  # a rule looks at the micro-profit flag of the application
+    compensated: bool  # the fund has paid compensation for some loan
+    bank_filter: str
+    principal_max: int
+
+
+def _plan(
+    fund: Any, period: Period, bank_code: str | None, params: dict[str, Any], *, compensated: bool
+) -> _Plan:
+    dated = fund.effective_dates
+    policies = [fund.at(i) for i in range(len(dated))]
+    rules = [rule_of(policy, kind) for policy in policies for kind in _KINDS]
+    scale = 1
+    for rule in rules:
+        for share in _shares(rule):
+            scale = math.lcm(scale, share.denominator)
+    top = max(_share_top(rule, scale) for rule in rules)
+    bases = [policy.integer("day_count_basis") for policy in policies]
+    short = add_months(period.start, 12) >= period.end
+    # Each calendar year holds one anniversary of a loan; a period of twelve months or less at most one.
+    last_year = (period.end - timedelta(days=1)).year
+    years = 1 if short else last_year - period.start.year + 1
+    # 2N + D fits in a bigint when N ≤ P · rate × share · days, each at its bound (see the docstring).
+    principal_max = (_BIGINT_MAX - 10**6 * scale * max(bases)) // (2 * _RATE_MAX * top * period.days)
+    # The first policy holds from the start of time, each later one from its date.
+    policy = "0"
+    for index in range(1, len(dated)):
+        since = dated[index].isoformat()
+        policy = f"CASE WHEN lo.contracted_on >= DATE '{since}' THEN {index} ELSE {policy} END"
+    bank_filter = ""
+    if bank_code is not None:
+        bank_filter = "AND lo.bank_code = :bank_code"
+        params["bank_code"] = bank_code
+    return _Plan(
+        rules=rules,
+        scale=scale,
+        years=years,
+        short=short,
+        same_year=period.start.year if short and period.start.year == last_year else None,
+        policy=policy,
+        bases=[str(b) for b in bases],
+        never_subsidised=[
+            "lo.maturity_on"
+            if p.flag("extension_subsidised")
+            else "LEAST(lo.maturity_on, lo.original_maturity_on)"
+            for p in policies
+        ],
+        micro=any(_needs_micro(rule) for rule in rules),
+        compensated=compensated,
+        bank_filter=bank_filter,
+        principal_max=principal_max,
+    )
+
+
+def _loans_sql(plan: _Plan, *, where: str, joins: str = "", before: str = "0", extra: str = "") -> str:
+    """The fund's loans with principal out in the period, one row each: the figures the rules read
+    (rates × 10⁴ as integers), the rule's key, the day from which its days are excluded (the earliest
+    of compensation, maturity, and the original maturity when extensions earn nothing), and what
+    its loan years need (`_dates`). Computed once per loan: OFFSET 0 keeps the level from being
+    merged into the one above, which would repeat each expression wherever its column is read."""
+    # Rates have at most four decimals (money.parse_pct): read as float8 and scaled by 10⁴ they are
+    # within 10⁻⁶ of their integer (a correctly rounded parse, n < 2⁵⁰), so the cast to bigint, which
+    # rounds to the nearest, is exact, and cheaper than numeric.
+    policy = f"({plan.policy})"
+    excluded_from = ["CAST(:pe AS date)", _by_policy(plan.never_subsidised, policy)]
+    compensation = ""
+    if plan.compensated:
+        excluded_from.append("cc.decided_on")
+        compensation = """LEFT JOIN (
+            SELECT loan_id, MIN(decided_on) AS decided_on FROM compensation_claims
+            WHERE fund_code = :fund_code AND status = 'paid' GROUP BY loan_id
+        ) cc ON cc.loan_id = lo.id"""
+    if plan.same_year is not None:
+        # The loan's anniversary in the period's year (its disbursement, in the year of disbursement):
+        # the only one that can fall in the period.
+        year = "date_part('year', lo.disbursed_on)::int"
+        anniversary = f"(lo.disbursed_on + make_interval(years => {plan.same_year} - {year}))::date"
+        dated = f"{year} AS dy, {anniversary} AS a"
+    else:
+        dated = f"{_year_index('GREATEST(CAST(:ps AS date), lo.disbursed_on)')} AS y0"
+    return f"""
+    SELECT lo.id, lo.disbursed_on, lo.contracted_on, lo.principal_fen, {before} AS before,
+           (lo.annual_rate_pct::float8 * 10000)::bigint AS rc,
+           (lo.reference_rate_pct::float8 * 10000)::bigint AS rref,
+           {"ap.micro_profit" if plan.micro else "FALSE"} AS micro,
+           {policy} * 2 + CASE WHEN bo.kind = 'individual' THEN 0 ELSE 1 END AS key,
+           {_by_policy(plan.bases, policy)} AS basis,
+           LEAST({", ".join(excluded_from)}) AS ex,
+           {dated}{extra}
     FROM loans lo
     JOIN borrowers bo ON bo.id = lo.borrower_id
-    {applications_join}
-    CROSS JOIN LATERAL (
-        SELECT ({policy_case}) * 2 + CASE WHEN bo.kind = 'individual' THEN 1 ELSE 2 END AS key
-    ) AS k
-    WHERE lo.fund_code = :fund_code {bank_filter}
-      AND lo.disbursed_on < :pe AND (lo.repaid_on IS NULL OR lo.repaid_on > :ps)
-),
-moving AS (
+    {"JOIN applications ap ON ap.id = lo.application_id" if plan.micro else ""}
+    {compensation}
+    {joins}
+    WHERE lo.fund_code = :fund_code {plan.bank_filter}
+      AND lo.disbursed_on < :pe AND (lo.repaid_on IS NULL OR lo.repaid_on > :ps) {where}
+    OFFSET 0
+    """
+
+
+_START = "GREATEST(CAST(:ps AS date), disbursed_on)"
+
+
+def _dates(plan: _Plan) -> tuple[str, list[str]]:
+    """On a row of `_loans_sql`: the loan year (from 0) at the start of the period, and the
+    anniversaries after it inside the period (NULL when none)."""
+    if plan.same_year is not None:
+        y0 = f"({plan.same_year} - dy - CASE WHEN a > {_START} THEN 1 ELSE 0 END)"
+        return y0, [f"CASE WHEN a > {_START} AND a < :pe THEN a END"]
+    return "y0", [
+        f"CASE WHEN (disbursed_on + make_interval(years => y0 + {n}))::date < :pe"
+        f" THEN (disbursed_on + make_interval(years => y0 + {n}))::date END"
+        for n in range(1, plan.years + 1)
+    ]
+
+
+def _rates(plan: _Plan, y0: str) -> tuple[list[str], list[str]]:
+    """The select items of the rates of loan years y0 + j (j = 0 … years) and the names to read
+    them by: one rate when no rule tapers."""
+    tapers = any(_tapers(rule) for rule in plan.rules)
+    items = []
+    for j in range(plan.years + 1 if tapers else 1):
+        by_key = [_rate_sql(rule, plan.scale, f"({y0} + {j})") for rule in plan.rules]
+        items.append(f"{_by_policy(by_key, 'key')} AS r{j}")
+    return items, [f"r{j}" if tapers else "r0" for j in range(plan.years + 1)]
+
+
+def _tapers(rule: Any) -> bool:
+    if isinstance(rule, SubsidyBorrowerCap):
+        return _tapers(rule.earlier)
+    return isinstance(rule, SubsidySchedule)
+
+
+def _safe(alias: str = "") -> str:
+    # Every rate is at most the contract rate × the largest share (the reference rate only ever
+    # lowers it), so the contract rate and the principal bound the sums.
+    return f"({alias}principal_fen <= :principal_max AND {alias}rc <= :rate_max)"
+
+
+def _figures(plan: _Plan, *, pdays: str, terms: list[tuple[str, str]], shown: str) -> str:
+    """Interest, subsidy and the rate shown from the line's sums: Σ principal × days (`pdays`) and,
+    per loan year, (rate, Σ principal × subsidised days). Rounded half-up once: ⌊(2N + D) / 2D⌋."""
+    big = " + ".join(f"{rate} * ({sums})" for rate, sums in terms)
+    exact = " + ".join(f"{rate}::numeric * ({sums})" for rate, sums in terms)
+    # One day-count basis for the whole fund (the usual case) is written as a constant, which
+    # PostgreSQL folds into the constants beside it.
+    basis = plan.bases[0] if len(set(plan.bases)) == 1 else "basis"
+    denominator = f"({10**6 * plan.scale}::bigint * {basis})"
+    return f"""CASE WHEN safe THEN (2 * rc * ({pdays}) + 1000000 * {basis}) / (2000000 * {basis})
+                ELSE div(2 * rc::numeric * ({pdays}) + 1000000 * {basis}, 2000000 * {basis})::bigint
+           END AS interest_fen,
+           CASE WHEN safe THEN (2 * ({big}) + {denominator}) / (2 * {denominator})
+                ELSE div(2 * ({exact}) + {denominator}, 2 * {denominator})::bigint
+           END AS subsidy_fen,
+           ((2 * ({shown}) + {plan.scale}) / (2 * {plan.scale})) * 0.0001 AS subsidy_rate_pct"""
+
+
+# A loan with a repayment on two days or more inside the period, or two overdue spells in it, goes
+# through its events (`_moved_sql`); every other loan takes the closed form (`_closed_sql`).
+_MOVING = """AND lo.id IN (
     SELECT loan_id FROM loan_repayments WHERE principal_fen > 0 AND paid_on >= :ps AND paid_on < :pe
+    GROUP BY loan_id HAVING MIN(paid_on) < MAX(paid_on)
     UNION
     SELECT loan_id FROM loan_overdue_spells
     WHERE overdue_since < :pe AND (cured_on IS NULL OR cured_on > :ps)
-),
-before AS (
-    SELECT loan_id, SUM(principal_fen) AS repaid FROM loan_repayments
-    WHERE principal_fen > 0 AND paid_on < :ps GROUP BY loan_id
-),
-steady AS (
-    SELECT l.*, l.principal_fen - COALESCE(b.repaid, 0) AS p,
-           GREATEST(CAST(:ps AS date), l.disbursed_on) AS st,
-           GREATEST(GREATEST(CAST(:ps AS date), l.disbursed_on), LEAST(CAST(:pe AS date),
-               CASE WHEN {ext_l} THEN l.maturity_on ELSE l.original_maturity_on END)) AS ex
-    FROM l LEFT JOIN before b ON b.loan_id = l.id
-    WHERE {steady_ok} AND NOT EXISTS (SELECT 1 FROM moving m WHERE m.loan_id = l.id)
-),
-steady_spans AS (
-    SELECT s.*, (CAST(:pe AS date) - s.st) AS days, y.yi,
-           CASE WHEN an.a > s.st AND an.a < CAST(:pe AS date) THEN an.a END AS ann
-    FROM steady s
-    CROSS JOIN LATERAL (SELECT {year_end_idx} AS yi) AS y
-    CROSS JOIN LATERAL (SELECT (s.disbursed_on + make_interval(years => y.yi))::date AS a) AS an
-    WHERE s.p > 0
-),
-steady_lines AS (
-    SELECT ss.*,
-           GREATEST(0, ss.ex - GREATEST(ss.st, COALESCE(ss.ann, ss.st))) AS sub_late,
-           CASE WHEN ss.ann IS NULL THEN 0 ELSE GREATEST(0, LEAST(ss.ex, ss.ann) - ss.st) END AS sub_early,
-           {rate_late} AS r_late,
-           CASE WHEN ss.ann IS NULL THEN 0 ELSE {rate_early} END AS r_early
-    FROM steady_spans ss
-),
-lg AS (
-    {lg_source}
-),
-chg AS (
-    SELECT id AS loan_id, disbursed_on AS d, principal_fen AS delta FROM lg
-    UNION ALL
-    SELECT rp.loan_id, rp.paid_on, -rp.principal_fen
-    FROM loan_repayments rp JOIN lg ON lg.id = rp.loan_id
-    WHERE rp.principal_fen > 0 AND rp.paid_on < :pe
-),
-ev (loan_id, d, dp, ds, opening, drawn) AS (
-    SELECT loan_id, GREATEST(d, :ps), delta, 0,
-           CASE WHEN d < :ps THEN delta ELSE 0 END, CASE WHEN d >= :ps AND delta > 0 THEN delta ELSE 0 END
-    FROM chg
-    UNION ALL
-    SELECT sp.loan_id, GREATEST(sp.overdue_since, :ps), 0, 1, 0, 0
-    FROM loan_overdue_spells sp JOIN lg ON lg.id = sp.loan_id
-    WHERE sp.overdue_since < :pe AND (sp.cured_on IS NULL OR sp.cured_on > :ps)
-    UNION ALL
-    SELECT sp.loan_id, sp.cured_on, 0, -1, 0, 0
-    FROM loan_overdue_spells sp JOIN lg ON lg.id = sp.loan_id
-    WHERE sp.overdue_since < :pe AND sp.cured_on > :ps AND sp.cured_on < :pe
-    UNION ALL
-    SELECT lg.id, c.d, 0, 0, 0, 0
-    FROM lg CROSS JOIN LATERAL (
-        SELECT CAST(:ps AS date) UNION ALL SELECT CAST(:pe AS date)
-        UNION ALL SELECT lg.original_maturity_on UNION ALL SELECT lg.maturity_on
-        UNION ALL SELECT (lg.disbursed_on + make_interval(years => n))::date
-        FROM {anniversaries}
-    ) AS c (d)
-    WHERE c.d > :ps AND c.d < :pe OR c.d IN (:ps, :pe)
-),
-points AS (
-    SELECT loan_id, d, SUM(dp) AS dp, SUM(ds) AS ds, SUM(opening) AS opening, SUM(drawn) AS drawn
-    FROM ev GROUP BY loan_id, d
-),
-spans AS (
-    SELECT loan_id, d AS s,
-           LEAD(d) OVER w AS e,
-           SUM(dp) OVER (w ROWS UNBOUNDED PRECEDING) AS principal,
-           SUM(ds) OVER (w ROWS UNBOUNDED PRECEDING) AS open_spells,
-           SUM(opening) OVER p AS opening, SUM(dp) OVER p AS closing, SUM(drawn) OVER p AS drawn
-    FROM points
-    WINDOW w AS (PARTITION BY loan_id ORDER BY d), p AS (PARTITION BY loan_id)
-),
-priced AS (
-    SELECT sp.loan_id, sp.principal, (sp.e - sp.s) AS days, sp.s, {basis_lg} AS basis,
-           sp.opening, sp.closing, sp.drawn,
-           CASE WHEN sp.s >= lg.maturity_on OR sp.open_spells > 0 THEN 1
-                WHEN sp.s >= lg.original_maturity_on AND NOT {ext_lg} THEN 1
-                ELSE 0 END AS excluded,
-           lg.rc,
-           {rate_span} AS rate_num
-    FROM spans sp
-    JOIN lg ON lg.id = sp.loan_id
-    WHERE sp.e IS NOT NULL AND sp.principal > 0 AND sp.s >= lg.disbursed_on
-),
-lines AS (
-    SELECT loan_id,
-           SUM(days)::int AS days,
-           SUM(days * excluded)::int AS excluded_days,
-           SUM(principal::numeric * rc * days) AS interest_num,
-           SUM(principal::numeric * rate_num * days * (1 - excluded)) AS subsidy_num,
-           (ARRAY_AGG(rate_num ORDER BY excluded, s DESC))[1] AS rate_num,
-           MIN(basis) AS basis, MIN(opening) AS opening, MIN(closing) AS closing, MIN(drawn) AS drawn
-    FROM priced GROUP BY loan_id
-    UNION ALL
-    SELECT id, days, (CAST(:pe AS date) - ex),
-           p::numeric * rc * days,
-           p::numeric * (r_early * sub_early + r_late * sub_late),
-           CASE WHEN sub_late > 0 OR sub_early = 0 THEN r_late ELSE r_early END,
-           {basis_sl}, CASE WHEN disbursed_on < :ps THEN p ELSE 0 END, p,
-           CASE WHEN disbursed_on < :ps THEN 0 ELSE p END
-    FROM steady_lines
-)
-SELECT li.loan_id, li.opening::bigint AS opening_fen, li.closing::bigint AS closing_fen,
-       li.drawn::bigint AS disbursed_fen, (li.opening + li.drawn - li.closing)::bigint AS repaid_fen,
-       li.days, li.excluded_days,
-       div(2 * li.interest_num + 1000000 * li.basis, 2000000 * li.basis)::bigint AS interest_fen,
-       div(2 * li.subsidy_num + 1000000 * {scale} * li.basis,
-           2000000 * {scale} * li.basis)::bigint AS subsidy_fen,
-       div(2 * li.rate_num + {scale}, 2 * {scale}) / 10000.0 AS subsidy_rate_pct
-FROM lines li
-WHERE li.days > 0
-"""
+    GROUP BY loan_id HAVING COUNT(*) > 1
+)"""
+
+
+def _moved_table_sql(plan: _Plan) -> str:
+    y0, anniversaries = _dates(plan)
+    columns = ", ".join(f"{ann} AS ann{n}" for n, ann in enumerate(anniversaries, start=1))
+    loans_sql = _loans_sql(plan, where=_MOVING if plan.short else "")
+    return f"""
+    CREATE TEMPORARY TABLE {_MOVED} ON COMMIT DROP AS
+    SELECT row_number() OVER () AS k, id, disbursed_on, contracted_on, principal_fen, rc, rref, micro,
+           key, basis, ex, {_START} AS st, {y0} AS y0, {columns}
+    FROM ({loans_sql}) lo
+    """
+
+
+async def _create_moved(conn: AsyncConnection, plan: _Plan, params: dict[str, Any]) -> bool:
+    """Fill the table of moved loans; whether there are any."""
+    await conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{_MOVED}"))
+    await conn.execute(sa.text(_moved_table_sql(plan)), params)
+    # Its size and the spread of its keys are what the planner needs for the joins on them.
+    await conn.execute(sa.text(f"ANALYZE {_MOVED} (id, k)"))
+    return bool(await conn.scalar(sa.text(f"SELECT EXISTS (SELECT 1 FROM {_MOVED})")))
+
+
+def _overlap(a: str, b: str, c: str, d: str) -> str:
+    """Days in both [a, b) and [c, d)."""
+    return f"GREATEST(0, LEAST({b}, {d}) - GREATEST({a}, {c}))"
+
+
+def _closed_sql(plan: _Plan, *, moved: bool) -> str:
+    """Loans with at most one repayment day and one overdue spell in the period, in closed form: two
+    spans of one principal each, before and from the repayment day, each split by the anniversary
+    (loan years y0 and y0 + 1) and subsidised up to the exclusion date, less the spell's days."""
+    loans_sql = _loans_sql(
+        plan,
+        # Every loan but the moved ones: few, and a table the planner knows (a test on the sums below
+        # would be one it cannot estimate, and it would plan for a handful of loans).
+        where=f"AND NOT EXISTS (SELECT 1 FROM {_MOVED} m WHERE m.id = lo.id)" if moved else "",
+        joins="""LEFT JOIN (
+            SELECT loan_id, SUM(principal_fen) FILTER (WHERE paid_on < :ps)::bigint AS repaid,
+                   SUM(principal_fen) FILTER (WHERE paid_on >= :ps)::bigint AS repaid_in,
+                   MIN(paid_on) FILTER (WHERE paid_on >= :ps) AS repaid_on
+            FROM loan_repayments WHERE principal_fen > 0 AND paid_on < :pe GROUP BY loan_id
+        ) b ON b.loan_id = lo.id
+        LEFT JOIN (
+            SELECT loan_id, MIN(overdue_since) AS since, MIN(cured_on) AS cured
+            FROM loan_overdue_spells
+            WHERE overdue_since < :pe AND (cured_on IS NULL OR cured_on > :ps) GROUP BY loan_id
+        ) sp ON sp.loan_id = lo.id""",
+        before="COALESCE(b.repaid, 0)",
+        extra=""",
+           COALESCE(b.repaid_in, 0) AS repaid_in, b.repaid_on, sp.since, sp.cured""",
+    )
+    y0, [anniversary] = _dates(plan)
+    items, (r0, r1) = _rates(plan, y0)
+    end = "CAST(:pe AS date)"
+    # Span 0 is [st, t), span 1 [t, end); days before `cut` are in loan year y0, the others in y0 + 1;
+    # subsidised are those before the exclusion date `ex` and outside the spell [sp_on, sp_off). With
+    # st ≤ t ≤ end, st < cut ≤ end and ex ≤ end, the overlaps of the spans with [st, min(cut, ex))
+    # and [cut, ex) reduce to the expressions below. Most loans have no repayment day (span 1 empty)
+    # and no spell: CASE spares them that arithmetic.
+    spell = "CASE WHEN sp_on < sp_off THEN {} ELSE 0 END"
+    early_spell = "sp_on", "LEAST(sp_off, cut, ex)"
+    late_spell = "GREATEST(sp_on, cut)", "LEAST(sp_off, ex)"
+    spans = f"""GREATEST(0, LEAST(t, cut, ex) - st)
+                   - {spell.format(_overlap("st", "t", *early_spell))} AS a0,
+               GREATEST(0, LEAST(t, ex) - cut) - {spell.format(_overlap("st", "t", *late_spell))} AS b0,
+               CASE WHEN t < {end} THEN GREATEST(0, LEAST(cut, ex) - t)
+                   - {spell.format(_overlap("t", end, *early_spell))} ELSE 0 END AS a1,
+               CASE WHEN t < {end} THEN GREATEST(0, ex - GREATEST(t, cut))
+                   - {spell.format(_overlap("t", end, *late_spell))} ELSE 0 END AS b1"""
+    late_days = f"k0 * GREATEST(0, t - cut) + k1 * ({end} - GREATEST(t, cut))"
+    figures = _figures(
+        plan,
+        pdays=f"q0 * (t - st) + q1 * ({end} - t)",
+        terms=[(r0, "q0 * a0 + q1 * a1"), (r1, "q0 * b0 + q1 * b1")],
+        # The last subsidised day's rate, else the last day's: loan year y0 + 1 if it is after `cut`.
+        shown=f"""CASE WHEN k0 * b0 + k1 * b1 > 0 THEN {r1} WHEN k0 * a0 + k1 * a1 > 0 THEN {r0}
+                       WHEN {late_days} > 0 THEN {r1} ELSE {r0} END""",
+    )
+    return f"""
+    SELECT id AS loan_id, opening AS opening_fen, p1 AS closing_fen, drawn AS disbursed_fen,
+           opening + drawn - p1 AS repaid_fen, k0 * (t - st) + k1 * ({end} - t) AS days,
+           k0 * (t - st - a0 - b0) + k1 * ({end} - t - a1 - b1) AS excluded_days,
+           {figures}
+    FROM (
+        -- Spans whose principal is not positive have no days (the engine skips them).
+        SELECT lo.*, CASE WHEN p0 > 0 THEN 1 ELSE 0 END AS k0, CASE WHEN p1 > 0 THEN 1 ELSE 0 END AS k1,
+               GREATEST(p0, 0) AS q0, GREATEST(p1, 0) AS q1,
+               {spans}
+        FROM (
+            SELECT id, rc, basis, {_safe()} AS safe, ex,
+                   principal_fen - before AS p0, principal_fen - before - repaid_in AS p1,
+                   {_START} AS st,
+                   GREATEST(COALESCE(repaid_on, {end}), {_START}) AS t,
+                   COALESCE({anniversary}, {end}) AS cut,
+                   GREATEST(COALESCE(since, {end}), {_START}) AS sp_on,
+                   LEAST(cured, {end}) AS sp_off,
+                   {", ".join(items)},
+                   CASE WHEN disbursed_on < :ps THEN principal_fen ELSE 0 END - before AS opening,
+                   CASE WHEN disbursed_on < :ps THEN 0 ELSE principal_fen END AS drawn
+            FROM ({loans_sql}) lo
+            OFFSET 0
+        ) lo
+        OFFSET 0
+    ) lo
+    WHERE (p0 > 0 AND t > st) OR (p1 > 0 AND t < {end})
+    """
+
+
+def _moved_sql(plan: _Plan) -> str:
+    """Moved loans: events sorted by loan and date give each span of the period its principal, count
+    of open spells and loan year (from y0); the spans are summed per loan."""
+    anniversaries = " UNION ALL ".join(
+        f"SELECT k, ann{n}, 0, 0, 1, 0, ex FROM {_MOVED} WHERE ann{n} IS NOT NULL"
+        for n in range(1, plan.years + 1)
+    )
+    years = range(plan.years + 1)
+    by_year = ", ".join(f"SUM(CASE WHEN j = {j} THEN p * sub ELSE 0 END)::bigint AS s{j}" for j in years)
+    items, names = _rates(plan, "y0")
+    figures = _figures(
+        plan,
+        pdays="pdays",
+        terms=[(name, f"s{j}") for j, name in enumerate(names)],
+        shown="CASE js " + " ".join(f"WHEN {j} THEN {name}" for j, name in enumerate(names)) + " END",
+    )
+    return f"""
+    SELECT id AS loan_id, opening AS opening_fen, closing AS closing_fen, drawn AS disbursed_fen,
+           opening + drawn - closing AS repaid_fen, days, days - sub_days AS excluded_days,
+           {figures}
+    FROM (
+        SELECT m.id, m.rc, m.basis, {_safe("m.")} AS safe, g.*, {", ".join(items)},
+               CASE WHEN m.disbursed_on < :ps THEN 0 ELSE m.principal_fen END AS drawn
+        FROM (
+            SELECT k, SUM(days)::int AS days, SUM(sub)::int AS sub_days, SUM(p * days)::bigint AS pdays,
+                   {by_year},
+                   -- The rate shown is the last subsidised span's, else the last span's: loan years
+                   -- only grow, so the largest year of those spans.
+                   COALESCE(MAX(j) FILTER (WHERE sub > 0), MAX(j) FILTER (WHERE days > 0)) AS js,
+                   SUM(op)::bigint AS opening, SUM(dp)::bigint AS closing
+            FROM (
+                -- Days of the span, and those subsidised: none while a spell is open, else those
+                -- before the exclusion date.
+                SELECT k, j, p, dp, op, CASE WHEN p > 0 THEN e - s ELSE 0 END AS days,
+                       CASE WHEN p > 0 AND spells <= 0 THEN GREATEST(0, LEAST(e, ex) - s) ELSE 0 END AS sub
+                FROM (
+                    SELECT k, d AS s, LEAD(d, 1, CAST(:pe AS date)) OVER w AS e,
+                           (SUM(dp) OVER w)::bigint AS p, SUM(ds) OVER w AS spells, SUM(dy) OVER w AS j,
+                           dp, op, ex
+                    FROM (
+                        -- The principal from the start (disbursement, repayments before it), each
+                        -- repayment on its day; spells open and close; anniversaries.
+                        SELECT k, st AS d, principal_fen AS dp, 0 AS ds, 0 AS dy,
+                               CASE WHEN disbursed_on < :ps THEN principal_fen ELSE 0 END AS op, ex
+                        FROM {_MOVED}
+                        UNION ALL
+                        SELECT m.k, GREATEST(r.paid_on, m.st), -r.principal_fen, 0, 0,
+                               CASE WHEN r.paid_on < :ps THEN -r.principal_fen ELSE 0 END, m.ex
+                        FROM loan_repayments r JOIN {_MOVED} m ON m.id = r.loan_id
+                        WHERE r.principal_fen > 0 AND r.paid_on < :pe
+                        UNION ALL
+                        SELECT m.k, GREATEST(x.d, m.st), 0, x.ds, 0, 0, m.ex
+                        FROM loan_overdue_spells sp JOIN {_MOVED} m ON m.id = sp.loan_id
+                        CROSS JOIN LATERAL (VALUES (sp.overdue_since, 1), (sp.cured_on, -1)) x (d, ds)
+                        WHERE sp.overdue_since < :pe AND (sp.cured_on IS NULL OR sp.cured_on > :ps)
+                          AND (x.ds = 1 OR x.d < :pe)
+                        UNION ALL
+                        {anniversaries}
+                    ) ev (k, d, dp, ds, dy, op, ex)
+                    WINDOW w AS (PARTITION BY k ORDER BY d ROWS UNBOUNDED PRECEDING)
+                ) sp
+                OFFSET 0
+            ) sp
+            GROUP BY k
+        ) g
+        JOIN {_MOVED} m ON m.k = g.k
+        WHERE g.days > 0
+        OFFSET 0
+    ) li
+    """
 
 
 async def lines_select(
     conn: AsyncConnection, fund_code: str, period: Period, *, bank_code: str | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """The statement (text) and its parameters, for `compute_fund_lines` or an `INSERT … SELECT`."""
+    """The lines' statement (text) and its parameters, for `compute_fund_lines` or an
+    `INSERT … SELECT`; first fills the temporary table of moved loans, dropped at commit: run the
+    statement in the same transaction.
+
+    The two statements read the repayments and spells apart: under READ COMMITTED, a repayment day
+    or a spell inside the period recorded by another transaction between them would be summed as
+    the loan's one day (or spell). A caller that must exclude that runs them in a REPEATABLE READ
+    transaction (the drafts job does not: its figures are announced, never stored)."""
     fund = await fund_policies_of(conn, fund_code)
-    dated = fund.effective_dates
     params: dict[str, Any] = {"fund_code": fund_code, "ps": period.start, "pe": period.end}
-    rules = [
-        (i, kind, rule_of(fund.at(i), kind), fund.at(i))
-        for i in range(len(dated))
-        for kind in ("individual", "enterprise")
-    ]
-    scale = 1
-    for _, _, rule, _ in rules:
-        for share in _shares(rule):
-            scale = math.lcm(scale, share.denominator)
-    # Each rule attribute is an array indexed by policy and borrower kind: looked up on the loan's
-    # row, so the planner keeps the loans' own row counts (a join on a computed key would not).
-    rows = []
-    for _, _, rule, policy in rules:
-        row = _rule_row(rule, scale)
-        row.update(
-            basis=policy.integer("day_count_basis"), ext_subsidised=policy.flag("extension_subsidised")
+    compensated = await conn.scalar(
+        sa.select(
+            sa.exists().where(
+                compensation_claims.c.fund_code == fund_code, compensation_claims.c.status == "paid"
+            )
         )
-        rows.append(row)
-    casts = {"cap_from": "date", "micro_only": "boolean", "ext_subsidised": "boolean", "kind": "text"}
-    arrays = {}
-    for name in [*_RULE_COLUMNS, *[f"y{i + 1}" for i in range(_MAX_YEARS)]]:
-        cast = casts.get(name, "bigint")
-        for n, row in enumerate(rows):
-            params[f"r{n}_{name}"] = row[name]
-        arrays[name] = "(ARRAY[" + ", ".join(f"CAST(:r{n}_{name} AS {cast})" for n in range(len(rows))) + "])"
-
-    def attr(alias: str, name: str) -> str:
-        return f"{arrays[name]}[{alias}.key]"
-
-    micro = any(row["micro_only"] for row in rows)
-    # The first policy holds from the start of time; each later one from its own date.
-    case = "0"
-    for index in range(1, len(dated)):
-        params[f"eff{index}"] = dated[index]
-        case = f"CASE WHEN lo.contracted_on >= :eff{index} THEN {index} ELSE {case} END"
-    bank_filter = ""
-    if bank_code is not None:
-        bank_filter = "AND lo.bank_code = :bank_code"
-        params["bank_code"] = bank_code
-    # At most one anniversary falls inside a period of twelve months or less.
-    steady_ok = "TRUE" if add_months(period.start, 12) >= period.end else "FALSE"
-    year_ps, year_pe = (
-        "EXTRACT(YEAR FROM CAST(:ps AS date))::int",
-        "EXTRACT(YEAR FROM CAST(:pe AS date))::int",
     )
-    first_year = f"GREATEST(1, {year_ps} - EXTRACT(YEAR FROM lg.disbursed_on)::int - 1)"
-    if steady_ok == "TRUE":
-        # A join, not `IN (…)`: the planner would test each loan against the whole list.
-        lg_source = "SELECT l.* FROM l JOIN moving m ON m.loan_id = l.id"
-        # The anniversaries that can fall in a period of twelve months or less: a fixed list keeps
-        # the planner's row estimate (a set-returning function counts as a thousand rows).
-        anniversaries = f"(VALUES ({first_year}), ({first_year} + 1), ({first_year} + 2)) AS a (n)"
-    else:
-        lg_source = "SELECT * FROM l"
-        last_year = f"{year_pe} - EXTRACT(YEAR FROM lg.disbursed_on)::int + 1"
-        anniversaries = f"generate_series({first_year}, {last_year}) AS n"
-    last_day = "(CAST(:pe AS date) - 1)"
-    sql = _SQL.format(
-        ext_l=attr("l", "ext_subsidised"),
-        ext_lg=attr("lg", "ext_subsidised"),
-        basis_lg=attr("lg", "basis"),
-        basis_sl=attr("steady_lines", "basis"),
-        micro_profit="ap.micro_profit" if micro else "FALSE",
-        applications_join="JOIN applications ap ON ap.id = lo.application_id" if micro else "",
-        policy_case=case,
-        bank_filter=bank_filter,
-        scale=scale,
-        steady_ok=steady_ok,
-        lg_source=lg_source,
-        anniversaries=anniversaries,
-        year_end_idx=_year_index("s", last_day),
-        rate_late=_rate("ss", "ss.yi", scale, attr),
-        rate_early=_rate("ss", "(ss.yi - 1)", scale, attr),
-        rate_span=_rate("lg", _year_index("lg", "sp.s"), scale, attr),
-    )
-    return sql, params
+    plan = _plan(fund, period, bank_code, params, compensated=bool(compensated))
+    params.update(principal_max=plan.principal_max, rate_max=_RATE_MAX)
+    moved = await _create_moved(conn, plan, params)
+    branches = [_moved_sql(plan)] if moved else []
+    if plan.short:
+        # Without moved loans, looking every loan up in an empty table would still cost a step each.
+        branches.append(_closed_sql(plan, moved=moved))
+    if not branches:  # no loan at all
+        branches.append(f"SELECT * FROM ({_moved_sql(plan)}) li")
+    return f"SELECT * FROM ({' UNION ALL '.join(branches)}) li", params
 
 
 async def without_jit(conn: AsyncConnection) -> None:

@@ -108,14 +108,6 @@ def _compensated_on() -> sa.ScalarSelect[Any]:
     )
 
 
-async def compensated_loan_ids(conn: AsyncConnection, fund_code: str) -> list[str]:
-    """The fund's loans compensated (the set-based batch leaves them to the engine: see batch.py)."""
-    query = sa.select(compensation_claims.c.loan_id).where(
-        compensation_claims.c.fund_code == fund_code, compensation_claims.c.status == "paid"
-    )
-    return list((await conn.scalars(query)).all())
-
-
 async def loan_facts(
     conn: AsyncConnection,
     fund_code: str,
