@@ -272,3 +272,37 @@ def test_out_of_region_never_shown_and_forms_need_their_token(browser: Any, demo
     manager.goto(f"{demo.base}/dashboard/lang/en?next=/dashboard/leverage")
     assert manager.locator("h1").inner_text() == "Leverage"
     manager.screenshot(path=str(SHOTS / "leverage-en.png"))
+
+
+def test_claims_are_decided_in_the_browser(browser: Any, demo: Demo) -> None:
+    """The claim queues' forms as a manager uses them: a rejection needs its reason (the browser
+    will not send the form without it), a subsidy claim is approved, then paid."""
+    page = _signed_in(browser, demo, "省经理")
+    page.goto(f"{demo.base}/dashboard/queues")
+    form = page.locator("form[action*='/compensation-claims/'][action$='/reject']").first
+    claim_id = form.locator("button").get_attribute("data-reject")
+    assert claim_id is not None
+    assert demo.api(f"/compensation-claims/{claim_id}")["status"] == "submitted"
+    form.locator("button").click()  # no reason: the browser keeps the form
+    assert "done=" not in page.url and "error=" not in page.url
+    assert demo.api(f"/compensation-claims/{claim_id}")["status"] == "submitted"
+    form.locator("input[name=reason]").fill("材料不全")
+    form.locator("button").click()
+    page.wait_for_url("**/dashboard/queues?*done=claim_rejected*")
+    assert claim_id in page.locator("[data-testid=notice]").inner_text()
+    rejected = demo.api(f"/compensation-claims/{claim_id}")
+    assert rejected["status"] == "rejected"
+    assert "材料不全" in str(rejected)
+
+    page.goto(f"{demo.base}/dashboard/queues?fund=HRB")
+    approve = page.locator("form[action*='/subsidy-claims/'][action$='/approve'] button").first
+    subsidy_id = approve.get_attribute("data-approve")
+    assert demo.api(f"/subsidy-claims/{subsidy_id}")["status"] == "submitted"
+    approve.click()
+    page.wait_for_url("**/dashboard/queues?*done=subsidy_approved*")
+    assert demo.api(f"/subsidy-claims/{subsidy_id}")["status"] == "approved"
+    page.locator(f"button[data-pay='{subsidy_id}']").click()
+    page.wait_for_url("**/dashboard/queues?*done=subsidy_paid*")
+    assert subsidy_id in page.locator("[data-testid=notice]").inner_text()
+    assert demo.api(f"/subsidy-claims/{subsidy_id}")["status"] == "paid"
+    assert page.locator(f"button[data-pay='{subsidy_id}']").count() == 0
