@@ -153,6 +153,14 @@ def format_exact_yuan(value: Fraction, places: int = 6) -> str:
     return format(_fraction_places(value, places), "f")
 
 
+def percent_of(part_fen: int, whole_fen: int, places: int = 4) -> Decimal:
+    """`part` as a percent of `whole` (> 0, both ≥ 0), half-up at `places` decimals kept: the ratios of
+    amounts the reports and alerts show (a compensation or recovery rate, a share of capacity used)."""
+    if whole_fen <= 0 or part_fen < 0:
+        raise ValueError("a percent of a positive whole, of a part not below zero")
+    return _fraction_places(Fraction(part_fen * 100, whole_fen), places)
+
+
 def fraction_to_pct(value: Fraction) -> Decimal:
     """An exact rate (e.g. 2/3 of 4.75%) as a percent with at most 4 decimals, half-up, for output."""
     if value < 0:

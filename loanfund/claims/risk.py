@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loanfund.claims import queries
 from loanfund.clock import utcnow
 from loanfund.db.tables import agreements
-from loanfund.money import CURRENCY, format_fen, format_pct
+from loanfund.money import CURRENCY, format_fen, format_pct, percent_of
 from loanfund.terms import add_months
 from loanfund.uow import Tx
 
@@ -47,12 +47,9 @@ class CompensationRate:
     @property
     def rate_pct(self) -> Decimal | None:
         """The rate in percent to 4 places, half-up (None while nothing was released)."""
-        ratio = self.ratio
-        if ratio is None:
+        if self.released_principal_fen <= 0:
             return None
-        return (Decimal(ratio.numerator) / Decimal(ratio.denominator)).quantize(
-            Decimal("0.0001"), rounding=ROUND_HALF_UP
-        )
+        return percent_of(self.compensation_paid_fen, self.released_principal_fen)
 
     def above(self, threshold_pct: Decimal) -> bool:
         ratio = self.ratio

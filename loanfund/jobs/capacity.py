@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +29,7 @@ from loanfund.db.tables import (
 )
 from loanfund.jobs import alerts
 from loanfund.jobs.framework import Summary
-from loanfund.money import CURRENCY, format_fen
+from loanfund.money import CURRENCY, format_fen, percent_of
 from loanfund.uow import Tx
 
 ALERT_USED_PCT = 90  # of capacity, used by outstanding and reserved together
@@ -135,7 +135,7 @@ async def capacity_snapshots_job(tx: Tx, business_date: date) -> Summary:
 def used_pct(used_fen: int, capacity_fen: int) -> Decimal | None:
     if capacity_fen <= 0:
         return None
-    return (Decimal(used_fen) * 100 / Decimal(capacity_fen)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return percent_of(used_fen, capacity_fen, places=2)
 
 
 def above_alert_level(used_fen: int, capacity_fen: int) -> bool:

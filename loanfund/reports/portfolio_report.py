@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +23,7 @@ from loanfund.agreements import queries as agreement_queries
 from loanfund.claims import risk
 from loanfund.funds import queries as fund_queries
 from loanfund.loans import delinquency
+from loanfund.money import percent_of
 from loanfund.reports import portfolio_queries as queries
 
 STATUSES = ("active", "overdue", "repaid", "compensated", "written_off")
@@ -75,9 +76,7 @@ class Portfolio:
     def recovery_rate_pct(self) -> Decimal | None:
         if self.compensated.fen <= 0:
             return None
-        return (Decimal(self.recovered_fund_fen) * 100 / Decimal(self.compensated.fen)).quantize(
-            Decimal("0.0001"), rounding=ROUND_HALF_UP
-        )
+        return percent_of(self.recovered_fund_fen, self.compensated.fen)
 
 
 def _status(loan: Any, claim: Any, written_off: bool, dpd: int, as_of: date) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
 import pytest
@@ -287,3 +287,22 @@ def test_parse_pct_refuses(text: object) -> None:
 )
 def test_format_pct(value: str, text: str) -> None:
     assert format_pct(Decimal(value)) == text
+
+
+def test_percent_of_rounds_half_up_once_and_keeps_its_places() -> None:
+    from loanfund.money import percent_of
+
+    assert str(percent_of(1, 3)) == "33.3333"
+    assert str(percent_of(2, 3)) == "66.6667"
+    assert str(percent_of(1, 8, places=2)) == "12.50"  # 12.5 exactly: places kept
+    assert str(percent_of(1, 80000)) == "0.0013"  # 0.00125: half-up, not half-even
+    assert str(percent_of(5, 5)) == "100.0000" and str(percent_of(0, 7)) == "0.0000"
+    assert str(percent_of(3, 2, places=2)) == "150.00"  # more than the whole (over capacity)
+    for part, whole in ((0, 0), (1, -5), (-1, 5)):
+        with pytest.raises(ValueError):
+            percent_of(part, whole)
+    # The same as dividing exactly then quantizing half-up, for every small ratio.
+    for whole in range(1, 60):
+        for part in range(0, 3 * whole):
+            exact = (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+            assert percent_of(part, whole) == exact, (part, whole)
