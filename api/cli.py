@@ -246,7 +246,7 @@ async def _jobs_list(args: argparse.Namespace) -> int:
                     "cadence": job.cadence.name,
                     "description": job.description,
                     "last_completed": last.isoformat() if last else None,
-                    "owed": len(jobs.pending_dates(job, last, today)) if last else 1,
+                    "owed": len(jobs.pending_dates(job, last, today)),
                     "last_run": None
                     if run is None
                     else {

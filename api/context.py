@@ -134,6 +134,30 @@ class UnitOfWorkMiddleware:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
+        key = _header(scope, b"idempotency-key")
+        key_invalid = key is not None and method not in READ_METHODS and not KEY_RE.fullmatch(key)
+        keyed = key is not None and method not in READ_METHODS and not key_invalid
+        # A keyed write on PostgreSQL whose declared body fits the limit: its body is read first, with no
+        # connection held (a slow or unauthenticated client ties up none), then one statement looks up
+        # the token and claims a new key. Refusals keep their order: if the body or the request line is
+        # refused, the token is looked up first, so that a bad token still answers 401.
+        length = limits.declared_length(scope)
+        body_first = (
+            engine.dialect.name == "postgresql"
+            and keyed
+            and length is not None
+            and length <= settings.max_body_bytes
+            and _header(scope, b"authorization") is not None
+        )
+        body_refused: LoanfundError | None = None
+        if body_first:
+            try:
+                body = await limits.read_request(scope, receive, settings.max_body_bytes)
+            except LoanfundError as exc:
+                body_refused = exc
+            except limits.Disconnected:
+                return
+
         async with engine.connect() as conn:
             # On PostgreSQL the token lookup and the claim of a new key are single statements that need
             # no transaction of their own: in autocommit mode each is one round trip, with no BEGIN or
@@ -143,22 +167,14 @@ class UnitOfWorkMiddleware:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
             try:
                 token = _bearer_token(scope)
-                key = _header(scope, b"idempotency-key")
                 claim = None
-                key_invalid = key is not None and method not in READ_METHODS and not KEY_RE.fullmatch(key)
-                keyed = key is not None and method not in READ_METHODS and not key_invalid
                 outcome: idempotency.Claim | idempotency.StoredResponse | None = None
-                length = limits.declared_length(scope)
-                if autocommit and keyed and length is not None and length <= settings.max_body_bytes:
-                    # A keyed write whose body will be read whole anyway: the token and the claim of a
-                    # new key in one round trip, after the body (refusals keep their order: a refused
-                    # token answers 401 before anything the body or request line would get).
+                fingerprint = ""
+                if body_first:
                     assert key is not None
-                    try:
-                        body = await limits.read_request(scope, receive, settings.max_body_bytes)
-                    except LoanfundError:
+                    if body_refused is not None:
                         _known(await clients.authenticate(conn, token))
-                        raise
+                        raise body_refused
                     fingerprint = idempotency.fingerprint(method, scope["path"], body)
                     found, outcome = await clients.authenticate_and_claim(
                         conn, token, key=key, fingerprint=fingerprint
@@ -172,7 +188,7 @@ class UnitOfWorkMiddleware:
                     )
                 if keyed:
                     assert key is not None
-                    fingerprint = idempotency.fingerprint(method, scope["path"], body)
+                    fingerprint = fingerprint or idempotency.fingerprint(method, scope["path"], body)
                     if autocommit:
                         outcome = await idempotency.claim_new(
                             conn, client_id=client.id, key=key, fingerprint=fingerprint

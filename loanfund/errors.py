@@ -34,6 +34,17 @@ def invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([{"field": field, "message": message}])
 
 
+def stated_reason(reason: str) -> str:
+    """A reason a person gives for a decision (a rejection, a withdrawal, a write-off): stripped,
+    1–500 characters, else refused as `reason`."""
+    reason = reason.strip()
+    if not reason:
+        raise invalid("reason", "must not be empty")
+    if len(reason) > 500:
+        raise invalid("reason", "must have at most 500 characters")
+    return reason
+
+
 class InvalidAmount(ValidationFailed):
     def __init__(self, field: str, message: str) -> None:
         super().__init__([{"field": field, "message": message}])

@@ -41,7 +41,6 @@ class Table:
     # Wide tables show money in 万元 (the header says so); exports always carry yuan to the fen.
     wan: bool = False
     row_classes: Sequence[str] = field(default_factory=tuple)
-    links: dict[int, Callable[[Sequence[Any]], str]] = field(default_factory=dict)
 
     def header(self, t: Callable[..., str], *, for_export: bool = False) -> list[str]:
         names = []

@@ -16,6 +16,7 @@ from api.body import decode_body, with_body
 from api.context import RequestContext
 from api.pagination import check_choice, check_limit, decode_cursor, page
 from api.routes.agreements import CapacityOut, capacity_out
+from api.routes.loans import scoped_loan
 from api.types import Code, Currency, LongText, Yuan, YuanOut
 from loanfund.agreements import queries as agreement_queries
 from loanfund.claims import queries, risk, service
@@ -23,7 +24,6 @@ from loanfund.claims.queries import STATUSES, Claim, Recovery, WriteOff
 from loanfund.claims.risk import CompensationRate
 from loanfund.funds import queries as fund_queries
 from loanfund.funds.service import fund_policy
-from loanfund.loans import queries as loan_queries
 from loanfund.money import CURRENCY, format_fen, format_pct, parse_yuan
 
 Ctx = NamedDependency[RequestContext]
@@ -208,11 +208,6 @@ async def _scoped_claim(ctx: RequestContext, claim_id: str, roles: tuple[str, ..
     return claim
 
 
-async def _scoped_loan(ctx: RequestContext, loan_id: str, roles: tuple[str, ...]) -> None:
-    loan = await loan_queries.get_loan(ctx.conn, loan_id, ctx.today)
-    authorize(ctx, roles, region_code=loan.region_code, bank_code=loan.bank_code, what="loan")
-
-
 # ---- handlers ------------------------------------------------------------------------------------
 
 
@@ -221,7 +216,7 @@ async def file_claim(ctx: Ctx, request: Request[Any, Any, Any]) -> ClaimOut:
     authorize(ctx, FILERS)
     body = await decode_body(request, ClaimIn)
     # Another bank's loan is out of the caller's scope: 404, as if it did not exist.
-    await _scoped_loan(ctx, body.loan_id, FILERS)
+    await scoped_loan(ctx, body.loan_id, FILERS)
     tx = ctx.tx
     claim = await service.file_claim(tx, loan_id=body.loan_id, claimed_on=body.claimed_on)
     return claim_out(claim)
@@ -290,7 +285,7 @@ async def reject_claim(ctx: Ctx, claim_id: FromPath[str], request: Request[Any, 
 
 @post("/loans/{loan_id:str}/recoveries", operation_class=with_body(RecoveryIn), status_code=201)
 async def record_recovery(ctx: Ctx, loan_id: FromPath[str], request: Request[Any, Any, Any]) -> RecoveryOut:
-    await _scoped_loan(ctx, loan_id, FILERS)
+    await scoped_loan(ctx, loan_id, FILERS)
     body = await decode_body(request, RecoveryIn)
     amount = parse_yuan(body.amount, field="amount")
     tx = ctx.tx
@@ -300,13 +295,13 @@ async def record_recovery(ctx: Ctx, loan_id: FromPath[str], request: Request[Any
 
 @get("/loans/{loan_id:str}/recoveries")
 async def list_recoveries(ctx: Ctx, loan_id: FromPath[str]) -> list[RecoveryOut]:
-    await _scoped_loan(ctx, loan_id, VIEWERS)
+    await scoped_loan(ctx, loan_id, VIEWERS)
     return [recovery_out(item) for item in await queries.recoveries(ctx.conn, loan_id)]
 
 
 @post("/loans/{loan_id:str}/write-off", operation_class=with_body(WriteOffIn), status_code=200)
 async def write_off(ctx: Ctx, loan_id: FromPath[str], request: Request[Any, Any, Any]) -> WriteOffOut:
-    await _scoped_loan(ctx, loan_id, DECIDERS)
+    await scoped_loan(ctx, loan_id, DECIDERS)
     body = await decode_body(request, WriteOffIn)
     tx = ctx.tx
     record: WriteOff = await service.write_off(tx, loan_id, reason=body.reason)

@@ -93,7 +93,7 @@ async def list_jobs(ctx: Ctx) -> JobList:
                 description=job.description,
                 after=list(job.after),
                 last_completed=last,
-                owed=len(jobs.pending_dates(job, last, today)) if last is not None else 1,
+                owed=len(jobs.pending_dates(job, last, today)),
                 last_run=_run(run) if run is not None else None,
             )
         )

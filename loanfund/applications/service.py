@@ -30,6 +30,7 @@ from loanfund.errors import (
     NotFound,
     SameMakerChecker,
     invalid,
+    stated_reason,
 )
 from loanfund.funds import queries as fund_queries
 from loanfund.funds.service import fund_policy
@@ -37,15 +38,6 @@ from loanfund.guarantors import queries as guarantor_queries
 from loanfund.ids import new_id
 from loanfund.money import format_fen
 from loanfund.uow import Tx
-
-
-def _reason(reason: str) -> str:
-    reason = reason.strip()
-    if not reason:
-        raise invalid("reason", "must not be empty")
-    if len(reason) > 500:
-        raise invalid("reason", "must have at most 500 characters")
-    return reason
 
 
 async def check_bank(conn: AsyncConnection, bank_code: str) -> None:
@@ -295,12 +287,12 @@ async def _close(tx: Tx, app: LockedApplication, *, status: str, reason: str) ->
 
 async def reject(tx: Tx, app: LockedApplication, *, reason: str) -> Application:
     """Refused by the fund or the bank; any reservation goes back to headroom."""
-    return await _close(tx, app, status="rejected", reason=_reason(reason))
+    return await _close(tx, app, status="rejected", reason=stated_reason(reason))
 
 
 async def withdraw(tx: Tx, app: LockedApplication, *, reason: str | None) -> Application:
     """Withdrawn at the window (the borrower changed their mind); any reservation is released."""
-    text = _reason(reason) if reason is not None else "withdrawn at the window"
+    text = stated_reason(reason) if reason is not None else "withdrawn at the window"
     return await _close(tx, app, status="withdrawn", reason=text)
 
 

@@ -42,6 +42,7 @@ from loanfund.errors import (
     NoAgreement,
     SameMakerChecker,
     invalid,
+    stated_reason,
 )
 from loanfund.funds.service import fund_policy
 from loanfund.ids import new_id
@@ -53,13 +54,6 @@ from loanfund.money import CURRENCY, Amount, format_fen, format_pct, require_pos
 from loanfund.uow import Tx
 
 COMPENSATED, WRITTEN_OFF = "compensated", "written_off"
-
-
-def _reason(reason: str) -> str:
-    reason = reason.strip()
-    if not reason or len(reason) > 500:
-        raise invalid("reason", "must have 1–500 characters")
-    return reason
 
 
 async def _locked_loan(tx: Tx, loan_id: str) -> Loan:
@@ -290,7 +284,7 @@ async def approve_claim(tx: Tx, claim_id: str) -> Payment:
 
 
 async def reject_claim(tx: Tx, claim_id: str, *, reason: str) -> Claim:
-    reason = _reason(reason)
+    reason = stated_reason(reason)
     first = await queries.get_claim(tx.conn, claim_id)
     await _locked_loan(tx, first.loan_id)
     claim = await queries.get_claim(tx.conn, claim_id, for_update=True)
@@ -423,7 +417,7 @@ async def record_recovery(tx: Tx, loan_id: str, *, amount_fen: int, recovered_on
 
 async def write_off(tx: Tx, loan_id: str, *, reason: str) -> WriteOff:
     """A manager closes a compensated loan: what the fund has not recovered becomes its loss."""
-    reason = _reason(reason)
+    reason = stated_reason(reason)
     loan = await _locked_loan(tx, loan_id)
     if loan.stored_status != COMPENSATED:
         raise InvalidState(f"loan {loan.id} is {loan.status}, not compensated", status=loan.status)

@@ -62,11 +62,6 @@ async def raise_new(
     return int(result.rowcount or 0)
 
 
-def new_alerts(kind: str, token: str) -> sa.Select[Any]:
-    """The alerts of `kind` this run raised (join the subjects' tables to it for `publish`)."""
-    return sa.select(job_alerts).where(job_alerts.c.kind == kind, job_alerts.c.run_token == token)
-
-
 async def publish(
     tx: Tx,
     *,

@@ -9,21 +9,8 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund.loans import delinquency
-from loanfund.loans.queries import days_past_due
+from loanfund.loans.queries import STATUSES, days_past_due
 from loanfund.reports import queries
-
-# Days past due in the buckets of loanfund.loans.delinquency (1–30, 31–60, 61–90, 90+); "current" is an
-# active loan not past due.
-BUCKETS: tuple[tuple[str, int, int | None], ...] = tuple(
-    (name, first, nxt - 1 if nxt is not None else None)
-    for name, first, nxt in zip(
-        delinquency.BUCKETS[1:],
-        delinquency.BUCKET_STARTS[1:],
-        (*delinquency.BUCKET_STARTS[2:], None),
-        strict=True,
-    )
-)
-LOAN_STATUSES = ("active", "overdue", "repaid", "compensated", "written_off")
 
 
 @dataclass(frozen=True)
@@ -37,20 +24,14 @@ class Tally:
 @dataclass(frozen=True)
 class Portfolio:
     by_status: tuple[Tally, ...]
-    by_bucket: tuple[Tally, ...]  # "current" then BUCKETS; principal is not summed here (0)
+    # "current", then the past-due buckets of loanfund.loans.delinquency; principal is not summed here (0)
+    by_bucket: tuple[Tally, ...]
     borrowers_by_kind: dict[str, int]
     borrowers_by_category: dict[str, int]
     loans: int
     loans_4050: int
     borrowers_with_loans: int
     jobs_created: int
-
-
-def bucket_of(dpd: int) -> str:
-    for name, low, high in BUCKETS:
-        if dpd >= low and (high is None or dpd <= high):
-            return name
-    return "current"
 
 
 async def portfolio(
@@ -65,17 +46,17 @@ async def portfolio(
         counts[status] += int(row.n)
         principal[status] += int(row.principal_fen or 0)
         outstanding[status] += int(row.outstanding_fen or 0)
-    by_status = tuple(Tally(s, counts[s], principal[s], outstanding[s]) for s in LOAN_STATUSES)
+    by_status = tuple(Tally(s, counts[s], principal[s], outstanding[s]) for s in STATUSES)
 
     bucket_n: Counter[str] = Counter()
     bucket_fen: Counter[str] = Counter()
     for row in await queries.past_due_loans(conn, region_prefix, fund_code, today):
-        name = bucket_of(days_past_due("active", row.overdue_since, row.maturity_on, today))
+        name = delinquency.bucket_of(days_past_due("active", row.overdue_since, row.maturity_on, today))
         bucket_n[name] += int(row.n)
         bucket_fen[name] += int(row.outstanding_fen or 0)
     by_bucket = (
         Tally("current", counts["active"], 0, outstanding["active"]),
-        *(Tally(name, bucket_n[name], 0, bucket_fen[name]) for name, _, _ in BUCKETS),
+        *(Tally(name, bucket_n[name], 0, bucket_fen[name]) for name in delinquency.BUCKETS[1:]),
     )
 
     kinds: Counter[str] = Counter()

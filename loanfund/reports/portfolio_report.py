@@ -23,10 +23,9 @@ from loanfund.agreements import queries as agreement_queries
 from loanfund.claims import risk
 from loanfund.funds import queries as fund_queries
 from loanfund.loans import delinquency
+from loanfund.loans.queries import STATUSES
 from loanfund.money import percent_of
 from loanfund.reports import portfolio_queries as queries
-
-STATUSES = ("active", "overdue", "repaid", "compensated", "written_off")
 
 
 @dataclass

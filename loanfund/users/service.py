@@ -10,7 +10,6 @@ the same argon2 work as a known one, so timing does not tell which names exist.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loanfund.clients import hash_token
 from loanfund.clock import utcnow
 from loanfund.db.tables import user_sessions, users
 from loanfund.errors import Duplicate, SignInFailed, SignInLocked, invalid
@@ -36,10 +36,6 @@ SESSION_HOURS = 10  # a working day; signing in again next morning is expected
 _hasher = PasswordHasher()
 # Verified against when the name is unknown, so that the answer takes as long as for a known name.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def check_password(password: str) -> str:

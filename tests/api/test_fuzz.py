@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loanfund.jobs import JOBS
 from tests.servers import ROOT, Server
 from tests.support import TODAY
 
@@ -52,6 +53,9 @@ ID_QUERIES = {
     "loan_id": "SELECT id FROM loans",
     "allocation_id": "SELECT id FROM allocations",
     "item_id": "SELECT id FROM allocations UNION ALL SELECT id FROM contributions",
+    "claim_id": "SELECT id FROM compensation_claims UNION ALL SELECT id FROM subsidy_claims",
+    # Every job's name (the registry's, whether or not it has run yet).
+    "name": " UNION ALL ".join(f"SELECT '{job.name}'" for job in JOBS),
 }
 
 
