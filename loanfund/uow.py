@@ -3,7 +3,7 @@
 A `Tx` carries the connection, the actor, the business date, and what must be written last. Services
 take a `Tx` and never commit; whoever opens the transaction (the API per request, a scheduled job, the
 demo, a script through `transaction`) commits it with `Tx.commit`, which writes the deferred parts
-in this order and then commits:
+and then commits:
 
 1. audit records and events, in the order they were recorded;
 2. the postings of entries marked `last=True` (`loanfund.ledger.post`): they update balance rows
@@ -13,11 +13,12 @@ in this order and then commits:
    nothing at all when a retry has taken the key over.
 
 On PostgreSQL all of it goes in one statement (one round trip: every statement of a request costs
-about a quarter of a millisecond of the API's CPU, see docs/performance.md); on SQLite one statement
-per table.
+about a quarter of a millisecond of the API's CPU, see docs/performance.md), whose parts run in no
+fixed order among themselves — each part keeps its own rows' order, and all of it is the last write
+before COMMIT; on SQLite one statement per table, in the order above.
 
 Because of (2) a balance read in the same transaction does not include a deferred entry until
-`Tx.flush` has run; the capacity reads call it first.
+`Tx.settle` (or `Tx.flush`) has run; the capacity and cash reads call `settle` first.
 """
 
 from __future__ import annotations

@@ -467,7 +467,7 @@ async def jobs_page(conn: AsyncConnection, user: User, today: date, fund: str | 
                 json.dumps(r.counts, ensure_ascii=False, sort_keys=True, default=str),
                 r.error or "",
             ]
-            for r in await queries.recent_job_runs(conn, JOBS_LIMIT)
+            for r in await job_queries.list_runs(conn, limit=JOBS_LIMIT)
         ],
     )
     alerts = Table(

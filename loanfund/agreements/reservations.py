@@ -58,8 +58,6 @@ from loanfund.errors import (
     PrincipalExceedsGuarantee,
     invalid,
 )
-from loanfund.funds import queries as fund_queries
-from loanfund.funds.service import fund_policy
 from loanfund.ids import new_id
 from loanfund.ledger import accounts
 from loanfund.money import CURRENCY, Amount, format_fen, require_positive
@@ -119,11 +117,6 @@ def _reservation(row: Any, today: date) -> Reservation:
     )
 
 
-async def _region(conn: AsyncConnection, fund_code: str) -> str:
-    fund = await fund_queries.get_fund(conn, fund_code)
-    return str(fund.region_code)
-
-
 # Built once (every approval or repayment runs them): compiled forms stay cached, values are parameters.
 # The agreement that started last on or before the approval date (see `queries.latest_started`), and
 # with it the pair's figures, any reservation of the application and the ids of the two accounts the
@@ -169,18 +162,12 @@ _LOCK_PAIR_WITH_POLICIES = (
 )
 
 
-async def _lock_pair_with_policy(
-    conn: AsyncConnection, fund_code: str, bank_code: str, on: date
-) -> tuple[bool, tuple[policy.Policy, str] | None]:
-    """`queries.lock_pair`, and the fund's policy in force `on` with its region (None without a
-    policy), in one statement."""
-    rows = (await conn.execute(_LOCK_PAIR_WITH_POLICIES, {"b_fund": fund_code, "b_bank": bank_code})).all()
-    if not rows:
-        return False, None
-    dated = [(row.effective_from, row.edition, row.overrides) for row in rows if row.edition is not None]
-    if not dated:
-        return True, None
-    return True, (policy.policy_in_force(dated, on), str(rows[0].region_code))
+async def _lock_pair_with_policies(conn: AsyncConnection, fund_code: str, bank_code: str) -> list[Any]:
+    """`queries.lock_pair` with the fund's policies and region: no row when the pair has never had an
+    agreement."""
+    return list(
+        (await conn.execute(_LOCK_PAIR_WITH_POLICIES, {"b_fund": fund_code, "b_bank": bank_code})).all()
+    )
 
 
 _REDUCE_READ = sa.select(
@@ -214,8 +201,8 @@ async def reserve(
     require_positive(amount_fen)
     today = tx.today
     not_in_future(approved_on, "approved_on", today)
-    pair_exists, policy_and_region = await _lock_pair_with_policy(conn, fund_code, bank_code, approved_on)
-    if not pair_exists:
+    pair = await _lock_pair_with_policies(conn, fund_code, bank_code)
+    if not pair:
         raise NoAgreement(
             f"fund {fund_code} has no agreement with bank {bank_code}",
             fund_code=fund_code,
@@ -244,9 +231,9 @@ async def reserve(
             agreement_id=agreement.id,
             reason=agreement.suspended_reason,
         )
-    if policy_and_region is None:  # no such fund, or one without a policy: the usual reads say which
-        policy_and_region = await fund_policy(conn, fund_code, approved_on), await _region(conn, fund_code)
-    rules, region_code = policy_and_region
+    # The pair's row exists, so its fund does (a foreign key); a fund without a policy is refused here.
+    dated = [(row.effective_from, row.edition, row.overrides) for row in pair if row.edition is not None]
+    rules, region_code = policy.policy_in_force(dated, approved_on), str(pair[0].region_code)
     expires_on = approved_on + timedelta(days=rules.integer("reservation_days"))
     if expires_on < today:
         raise invalid("approved_on", f"a reservation approved then would have lapsed after {expires_on}")
@@ -369,10 +356,9 @@ async def _locked(conn: AsyncConnection, reservation_id: str) -> Any:
     """The reservation after its pair is locked (so that no concurrent change is missed), with its
     region and the ids of its bank's memo accounts (`known_account_ids` of the entry that settles it)."""
     pair = (await conn.execute(_LOCK_PAIR_OF, {"b_id": reservation_id})).first()
-    if pair is not None:
-        bank_code = str(pair.bank_code)
-    else:  # no such reservation (NotFound), or a pair without its row: nothing to lock
-        bank_code = (await queries.get_guarantee(conn, reservation_id)).bank_code
+    if pair is None:  # a reservation's pair always exists (a foreign key): no such reservation
+        raise NotFound(f"guarantee reservation {reservation_id} not found")
+    bank_code = str(pair.bank_code)
     row = (
         await conn.execute(
             _LOCKED,
@@ -383,9 +369,7 @@ async def _locked(conn: AsyncConnection, reservation_id: str) -> Any:
                 "b_commitments": accounts.commitments(bank_code),
             },
         )
-    ).first()
-    if row is None:
-        raise NotFound(f"guarantee reservation {reservation_id} not found")
+    ).one()
     return row
 
 
@@ -622,6 +606,6 @@ async def reduce_outstanding(
             "reference": reference,
             "entry_id": entry_id,
         },
-        region_code=row.region if row.region is not None else await _region(conn, fund_code),
+        region_code=row.region,
     )
     return entry_id

@@ -25,15 +25,17 @@ async def latest_runs(conn: AsyncConnection) -> dict[str, Row[Any]]:
 
 async def list_runs(
     conn: AsyncConnection,
-    job: str,
+    job: str | None = None,
     *,
     business_date: date | None = None,
     outcome: str | None = None,
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[Row[Any]]:
-    """Runs of a job, newest first."""
-    query = sa.select(job_runs).where(job_runs.c.job == job).order_by(job_runs.c.id.desc()).limit(limit)
+    """Runs of a job (or of every job), newest first."""
+    query = sa.select(job_runs).order_by(job_runs.c.id.desc()).limit(limit)
+    if job is not None:
+        query = query.where(job_runs.c.job == job)
     if business_date is not None:
         query = query.where(job_runs.c.business_date == business_date)
     if outcome is not None:

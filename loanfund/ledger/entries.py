@@ -140,7 +140,8 @@ async def post(
 
 
 async def write_postings(conn: AsyncConnection, entry: OpenEntry) -> None:
-    """The postings of an entry posted with `last=True`; `Tx.flush` calls it (they update balances)."""
+    """The postings of an entry posted with `last=True`, written by `Tx.settle` (and at commit on SQLite;
+    on PostgreSQL the commit writes them within its one statement)."""
     await conn.execute(_INSERT_POSTINGS, list(entry.rows))
 
 

@@ -21,7 +21,6 @@ from loanfund.db.tables import (
     events,
     funds,
     guarantees,
-    job_runs,
     journal_entries,
     ledger_accounts,
     loans,
@@ -310,10 +309,4 @@ async def recent_alerts(
         query = query.where(_in_scope(events.c.region_code, region_prefix))
     if fund_code is not None:
         query = query.where(events.c.fund_code == fund_code)
-    return list((await conn.execute(query)).all())
-
-
-async def recent_job_runs(conn: AsyncConnection, limit: int) -> list[Any]:
-    """The newest job runs, newest first (runs belong to the whole installation, not to a region)."""
-    query = sa.select(job_runs).order_by(job_runs.c.id.desc()).limit(limit)
     return list((await conn.execute(query)).all())

@@ -11,7 +11,6 @@ summed exactly (Fraction) over the spans and rounded half-up to the fen once, at
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -250,7 +249,3 @@ def compute_line(facts: LoanFacts, period: Period) -> Line:
         policy_edition=facts.policy_edition,
         day_count_basis=basis,
     )
-
-
-def lines_total_fen(lines: Sequence[Line]) -> int:
-    return sum(line.subsidy_fen for line in lines)
