@@ -50,7 +50,7 @@ async def rate_for_loan(conn: AsyncConnection, term_months: int, contract_date: 
         (Fixing(row.kind, row.effective_on, row.rate_pct) for row in rows),
         dense_through=starting_dense_through(),
     )
-    return table.for_loan(term_months, contract_date)
+    return table.reference(kind, contract_date)
 
 
 async def add_fixing(tx: Tx, *, kind: str, effective_on: date, rate_pct: Decimal) -> Fixing:
