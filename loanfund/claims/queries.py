@@ -10,8 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loanfund.db.rows import read_model
 from loanfund.db.tables import compensation_claims, loan_recoveries, loan_write_offs, loans
 from loanfund.errors import NotFound
+from loanfund.listing import ListFilter, filtered
 
 SUBMITTED, PAID, REJECTED = "submitted", "paid", "rejected"
 STATUSES = (SUBMITTED, PAID, REJECTED)
@@ -82,7 +84,7 @@ class WriteOff:
 
 
 def claim_from_row(row: Any) -> Claim:
-    return Claim(**{name: getattr(row, name) for name in Claim.__dataclass_fields__})
+    return read_model(Claim, row)
 
 
 async def get_claim(conn: AsyncConnection, claim_id: str, *, for_update: bool = False) -> Claim:
@@ -115,19 +117,16 @@ async def list_claims(
     after: str | None = None,
     limit: int = 50,
 ) -> list[Claim]:
-    query = sa.select(compensation_claims).order_by(compensation_claims.c.id).limit(limit)
-    if region_prefix is not None:
-        query = query.where(compensation_claims.c.region_code.startswith(region_prefix, autoescape=True))
-    if bank_code is not None:
-        query = query.where(compensation_claims.c.bank_code == bank_code)
-    if fund_code is not None:
-        query = query.where(compensation_claims.c.fund_code == fund_code)
+    query = filtered(
+        compensation_claims,
+        ListFilter(
+            region_prefix=region_prefix, bank_code=bank_code, fund_code=fund_code, after=after, limit=limit
+        ),
+    )
     if loan_id is not None:
         query = query.where(compensation_claims.c.loan_id == loan_id)
     if status is not None:
         query = query.where(compensation_claims.c.status == status)
-    if after is not None:
-        query = query.where(compensation_claims.c.id > after)
     return [claim_from_row(row) for row in await conn.execute(query)]
 
 
@@ -137,17 +136,14 @@ async def recoveries(conn: AsyncConnection, loan_id: str) -> list[Recovery]:
         .where(loan_recoveries.c.loan_id == loan_id)
         .order_by(loan_recoveries.c.recovered_on, loan_recoveries.c.id)
     )
-    return [
-        Recovery(**{name: getattr(row, name) for name in Recovery.__dataclass_fields__})
-        for row in await conn.execute(query)
-    ]
+    return [read_model(Recovery, row) for row in await conn.execute(query)]
 
 
 async def write_off_of(conn: AsyncConnection, loan_id: str) -> WriteOff | None:
     row = (await conn.execute(sa.select(loan_write_offs).where(loan_write_offs.c.loan_id == loan_id))).first()
     if row is None:
         return None
-    return WriteOff(**{name: getattr(row, name) for name in WriteOff.__dataclass_fields__})
+    return read_model(WriteOff, row)
 
 
 async def compensation_paid_fen(

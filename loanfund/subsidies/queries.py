@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund import policy as policies
+from loanfund.db.rows import read_model
 from loanfund.db.tables import (
     applications,
     borrowers,
@@ -29,6 +30,7 @@ from loanfund.db.tables import (
     subsidy_claims,
 )
 from loanfund.errors import NotFound, PolicyError
+from loanfund.listing import ListFilter, filtered
 from loanfund.policy import NotAdmitted, SubsidyRule
 from loanfund.subsidies.interest import LoanFacts, PrincipalChange, Spell
 from loanfund.subsidies.periods import Period
@@ -255,7 +257,7 @@ class ClaimLine:
 
 
 def _claim(row: Any) -> Claim:
-    return Claim(**{name: getattr(row, name) for name in Claim.__dataclass_fields__})
+    return read_model(Claim, row)
 
 
 async def get_claim(conn: AsyncConnection, claim_id: str, *, for_update: bool = False) -> Claim:
@@ -284,8 +286,7 @@ async def claim_lines(conn: AsyncConnection, claim_id: str) -> list[ClaimLine]:
         .where(subsidy_claim_lines.c.claim_id == claim_id)
         .order_by(subsidy_claim_lines.c.loan_number, subsidy_claim_lines.c.loan_id)
     )
-    fields = ClaimLine.__dataclass_fields__
-    return [ClaimLine(**{name: getattr(row, name) for name in fields}) for row in await conn.execute(query)]
+    return [read_model(ClaimLine, row) for row in await conn.execute(query)]
 
 
 async def list_claims(
@@ -298,15 +299,12 @@ async def list_claims(
     after: str | None,
     limit: int,
 ) -> list[Claim]:
-    query = sa.select(subsidy_claims).order_by(subsidy_claims.c.id).limit(limit)
-    if region_prefix:
-        query = query.where(subsidy_claims.c.region_code.startswith(region_prefix, autoescape=True))
-    if bank_code is not None:
-        query = query.where(subsidy_claims.c.bank_code == bank_code)
-    if fund_code is not None:
-        query = query.where(subsidy_claims.c.fund_code == fund_code)
+    query = filtered(
+        subsidy_claims,
+        ListFilter(
+            region_prefix=region_prefix, bank_code=bank_code, fund_code=fund_code, after=after, limit=limit
+        ),
+    )
     if status is not None:
         query = query.where(subsidy_claims.c.status == status)
-    if after is not None:
-        query = query.where(subsidy_claims.c.id > after)
     return [_claim(row) for row in await conn.execute(query)]
