@@ -23,7 +23,6 @@ from loanfund.claims import queries, risk, service
 from loanfund.claims.queries import STATUSES, Claim, Recovery, WriteOff
 from loanfund.claims.risk import CompensationRate
 from loanfund.funds import queries as fund_queries
-from loanfund.funds.service import fund_policy
 from loanfund.money import CURRENCY, format_fen, format_pct, parse_yuan
 
 Ctx = NamedDependency[RequestContext]
@@ -331,11 +330,7 @@ async def agreement_compensation_rate(
     day = as_of or ctx.today
     rate = await risk.compensation_rate(ctx.conn, agreement.fund_code, agreement.bank_code, as_of=day)
     fund_rate = await risk.compensation_rate(ctx.conn, agreement.fund_code, None, as_of=day)
-    threshold = agreement.compensation_suspend_pct
-    if threshold is None:
-        threshold = (await fund_policy(ctx.conn, agreement.fund_code, day)).percent(
-            "compensation_rate_suspend_pct"
-        )
+    threshold = await risk.suspend_threshold_pct(ctx.conn, agreement, day)
     return AgreementRateOut(
         agreement_id=agreement.id,
         fund_code=agreement.fund_code,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loanfund.claims import queries
 from loanfund.clock import utcnow
 from loanfund.db.tables import agreements
+from loanfund.funds.service import fund_policy
 from loanfund.money import CURRENCY, format_fen, format_pct, percent_of
 from loanfund.terms import add_months
 from loanfund.uow import Tx
@@ -131,6 +132,14 @@ async def suspend_for_rate(
     )
 
 
+async def suspend_threshold_pct(conn: AsyncConnection, agreement: Any, on: date) -> Decimal:
+    """The compensation rate above which the agreement is suspended: its own, else its fund's
+    policy's in force on `on`."""
+    if agreement.compensation_suspend_pct is not None:
+        return Decimal(agreement.compensation_suspend_pct)
+    return (await fund_policy(conn, agreement.fund_code, on)).percent("compensation_rate_suspend_pct")
+
+
 async def after_payment(
     tx: Tx,
     *,
@@ -140,7 +149,6 @@ async def after_payment(
     region_code: str,
     paid_fen: int,
     released_fen: int,
-    default_threshold_pct: Decimal,
 ) -> RiskOutcome:
     """Measure the rates a payment just changed and act on them, in the payment's transaction.
 
@@ -150,11 +158,7 @@ async def after_payment(
     today = tx.today
     conn = tx.conn
     rate = await compensation_rate(conn, fund_code, bank_code, as_of=today)
-    threshold = (
-        agreement.compensation_suspend_pct
-        if agreement.compensation_suspend_pct is not None
-        else default_threshold_pct
-    )
+    threshold = await suspend_threshold_pct(conn, agreement, today)
     suspended = False
     if rate.above(threshold) and not agreement.suspended:
         facts = {**rate_facts(rate), "threshold_pct": format_pct(threshold)}

@@ -267,7 +267,6 @@ async def approve_claim(tx: Tx, claim_id: str) -> Payment:
     )
     agreement = await agreement_queries.get_agreement(conn, claim.agreement_id)
     governing = await agreement_queries.latest_started(conn, claim.fund_code, claim.bank_code, tx.today)
-    policy = await fund_policy(conn, claim.fund_code, tx.today)
     outcome = await risk.after_payment(
         tx,
         agreement=governing or agreement,
@@ -276,7 +275,6 @@ async def approve_claim(tx: Tx, claim_id: str) -> Payment:
         region_code=claim.region_code,
         paid_fen=claim.amount_fen,
         released_fen=loan.principal_fen,
-        default_threshold_pct=policy.percent("compensation_rate_suspend_pct"),
     )
     await tx.flush()  # the deferred postings, so that the capacity read below includes them
     capacity = await pair_capacity(conn, claim.fund_code, claim.bank_code, today=tx.today)

@@ -54,11 +54,7 @@ async def compensation_rates(tx: Tx, business_date: date) -> Summary:
     for row in rows:
         where = {"fund_code": row.fund_code, "bank_code": row.bank_code, "region_code": row.region_code}
         rate = await risk.compensation_rate(tx.conn, row.fund_code, row.bank_code, as_of=day)
-        threshold = row.compensation_suspend_pct
-        if threshold is None:
-            threshold = (await fund_policy(tx.conn, row.fund_code, day)).percent(
-                "compensation_rate_suspend_pct"
-            )
+        threshold = await risk.suspend_threshold_pct(tx.conn, row, day)
         facts = {**risk.rate_facts(rate), "threshold_pct": format_pct(threshold), "agreement_id": row.id}
         if rate.above(threshold):
             counts["above"] += 1
