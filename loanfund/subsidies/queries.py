@@ -7,7 +7,7 @@ overdue spells), whatever the number of loans; `batch.py` computes the same line
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -117,13 +117,8 @@ async def loan_facts(
     *,
     bank_code: str | None = None,
     loan_ids: Sequence[str] | None = None,
-    compensated_on: Mapping[str, date] | None = None,
 ) -> list[LoanFacts]:
-    """The facts of every loan of the fund (and bank) with principal out during the period, by id.
-
-    `compensated_on`: compensation dates by loan id, over those of the paid compensation claims
-    (for a caller replaying a history the database does not hold yet).
-    """
+    """The facts of every loan of the fund (and bank) with principal out during the period, by id."""
     where = [loans.c.fund_code == fund_code, *_in_period(period)]
     if bank_code is not None:
         where.append(loans.c.bank_code == bank_code)
@@ -198,7 +193,7 @@ async def loan_facts(
                 day_count_basis=policy.integer("day_count_basis"),
                 extension_subsidised=policy.flag("extension_subsidised"),
                 overdue_spells=tuple(sorted(spells.get(row.id, ()), key=lambda s: s.since)),
-                compensated_on=(compensated_on or {}).get(row.id) or row.compensated_on,
+                compensated_on=row.compensated_on,
                 policy_edition=policy.edition,
             )
         )

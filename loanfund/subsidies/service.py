@@ -8,9 +8,9 @@ Paying posts `subsidy_paid:{bank}` ← `subsidy_budget` in the fund's ledger.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -71,12 +71,9 @@ async def compute_claim_lines(
     bank_code: str | None,
     period: Period,
     loan_ids: Sequence[str] | None = None,
-    compensated_on: Mapping[str, date] | None = None,
 ) -> list[Line]:
     """The lines of every loan with interest days in the period (library use: nothing is stored)."""
-    facts = await queries.loan_facts(
-        tx.conn, fund_code, period, bank_code=bank_code, loan_ids=loan_ids, compensated_on=compensated_on
-    )
+    facts = await queries.loan_facts(tx.conn, fund_code, period, bank_code=bank_code, loan_ids=loan_ids)
     lines = [compute_line(f, period) for f in facts]
     return [line for line in lines if line.days > 0]
 
