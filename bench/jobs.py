@@ -70,13 +70,14 @@ SELECT 'app_' || i, :fund, 'BK' || ((i / 10) % :banks), 'bor_' || i, :region, 10
 FROM generate_series(1, :n) AS i
 """
 LOANS = """
-INSERT INTO loans (id, application_id, fund_code, bank_code, borrower_id, region_code, guarantee_id,
-                   loan_number, principal_fen, outstanding_fen, annual_rate_pct, disbursed_on, contracted_on,
-                   maturity_on, original_maturity_on, term_months, reference_rate_kind, reference_rate_pct,
-                   reference_rate_date, reference_rate_stale, rate_ceiling_pct, policy_edition, status,
-                   overdue_since, overdue_principal_fen, extension_count, repaid_on, created_at)
-SELECT 'loan_' || i, 'app_' || i, :fund, 'BK' || ((i / 10) % :banks), 'bor_' || i, :region, 'gua_' || i,
-       'LN' || i, p, CASE WHEN i % 10 = 0 THEN 0 ELSE p END, '4', d, d, m, m, 24, 'LPR1Y', '3',
+INSERT INTO loans (id, application_id, fund_code, bank_code, borrower_id, borrower_kind, region_code,
+                   guarantee_id, loan_number, principal_fen, outstanding_fen, annual_rate_pct, disbursed_on,
+                   contracted_on, maturity_on, original_maturity_on, term_months, reference_rate_kind,
+                   reference_rate_pct, reference_rate_date, reference_rate_stale, rate_ceiling_pct,
+                   policy_edition, status, overdue_since, overdue_principal_fen, extension_count, repaid_on,
+                   created_at)
+SELECT 'loan_' || i, 'app_' || i, :fund, 'BK' || ((i / 10) % :banks), 'bor_' || i, 'individual', :region,
+       'gua_' || i, 'LN' || i, p, CASE WHEN i % 10 = 0 THEN 0 ELSE p END, '4', d, d, m, m, 24, 'LPR1Y', '3',
        DATE '2025-05-20', false, '6', 'cn-2016',
        CASE WHEN i % 10 = 0 THEN 'repaid' ELSE 'active' END,
        CASE WHEN i % 20 = 1 AND d + 200 < CAST(:day AS date) THEN d + 200 END,

@@ -382,6 +382,8 @@ loans = sa.Table(
     sa.Column("fund_code", sa.String(32), sa.ForeignKey("funds.code"), nullable=False),
     sa.Column("bank_code", sa.String(32), sa.ForeignKey("banks.code"), nullable=False),
     sa.Column("borrower_id", sa.String(40), sa.ForeignKey("borrowers.id"), nullable=False),
+    # The borrower's (individual | enterprise), which never changes: the subsidy rules read it per loan.
+    sa.Column("borrower_kind", sa.String(12), nullable=False),
     sa.Column("region_code", sa.String(6), nullable=False),  # the fund's
     sa.Column("guarantee_id", sa.String(40), nullable=False),
     sa.Column("loan_number", sa.String(64), nullable=False),

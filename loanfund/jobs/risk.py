@@ -164,7 +164,6 @@ async def _bank_totals(tx: Tx, fund_code: str, period: Period) -> dict[str, tupl
     """(lines, subsidy, interest) per bank of the fund's loans over the period."""
     if tx.dialect == "postgresql":
         sql, params = await batch.lines_select(tx.conn, fund_code, period)
-        await batch.without_jit(tx.conn)
         rows = await tx.conn.execute(
             sa.text(
                 "SELECT l.bank_code, count(*) AS lines, sum(x.subsidy_fen) AS subsidy_fen,"

@@ -148,6 +148,7 @@ async def disburse(
                 fund_code=app.fund_code,
                 bank_code=app.bank_code,
                 borrower_id=app.borrower_id,
+                borrower_kind=app.borrower.kind,
                 region_code=app.region_code,
                 guarantee_id=app.guarantee_id,
                 loan_number=loan_number,

@@ -22,9 +22,11 @@ Two statements, set-based (no loan passes through Python):
 2. The lines. Every other loan straight from `loans` in closed form: at most two spans (before and
    from its one repayment day), each split at most once by an anniversary, subsidised up to the
    exclusion date less the days of its one spell: arithmetic on its row, joined with the sums of its
-   repayments and its spell. The moved loans through their events (principal changes, spells
-   starting and ending, anniversaries) sorted by loan and date, with the running principal, count
-   of open spells and loan year, summed per loan.
+   repayments from the start of the period on and its spell (what it repaid before the period is its
+   principal less its stored outstanding less those: the history of repayments is not read). The
+   moved loans through their events (principal changes, spells starting and ending, anniversaries)
+   sorted by loan and date, with the running principal, count of open spells and loan year, summed
+   per loan.
 
 Arithmetic is bigint where a bound proves it cannot overflow (`_RATE_MAX`, `_Plan.principal_max`):
 loans beyond it (absurd principals or rates) take the same formulas in numeric. Sums of principal ×
@@ -57,7 +59,7 @@ from loanfund.subsidies.periods import Period
 from loanfund.subsidies.queries import fund_policies_of, rule_of
 from loanfund.terms import add_months
 
-__all__ = ["BatchLine", "compute_fund_lines", "lines_select", "without_jit"]
+__all__ = ["BatchLine", "batch_settings", "compute_fund_lines", "lines_select"]
 
 _KINDS = ("individual", "enterprise")
 # Contract and reference rates up to 30 % (R ≤ 300,000) are computed in bigint; higher ones (none in
@@ -247,12 +249,11 @@ def _loans_sql(plan: _Plan, *, where: str, joins: str = "", before: str = "0", e
            (lo.annual_rate_pct::float8 * 10000)::bigint AS rc,
            (lo.reference_rate_pct::float8 * 10000)::bigint AS rref,
            {"ap.micro_profit" if plan.micro else "FALSE"} AS micro,
-           {policy} * 2 + CASE WHEN bo.kind = 'individual' THEN 0 ELSE 1 END AS key,
+           {policy} * 2 + CASE WHEN lo.borrower_kind = 'individual' THEN 0 ELSE 1 END AS key,
            {_by_policy(plan.bases, policy)} AS basis,
            LEAST({", ".join(excluded_from)}) AS ex,
            {dated}{extra}
     FROM loans lo
-    JOIN borrowers bo ON bo.id = lo.borrower_id
     {"JOIN applications ap ON ap.id = lo.application_id" if plan.micro else ""}
     {compensation}
     {joins}
@@ -366,20 +367,28 @@ def _closed_sql(plan: _Plan, *, moved: bool) -> str:
         # Every loan but the moved ones: few, and a table the planner knows (a test on the sums below
         # would be one it cannot estimate, and it would plan for a handful of loans).
         where=f"AND NOT EXISTS (SELECT 1 FROM {_MOVED} m WHERE m.id = lo.id)" if moved else "",
+        # One lookup per loan for both its repayments and its spells (a hash join each cost a probe
+        # per loan of the fund). Only the repayments from the start of the period on: the principal
+        # repaid before it is what the loan's stored outstanding does not account for among them (the
+        # outstanding is the principal less every repayment, written with each), so a portfolio's
+        # history of repayments, most of its rows, is not read.
         joins="""LEFT JOIN (
-            SELECT loan_id, SUM(principal_fen) FILTER (WHERE paid_on < :ps)::bigint AS repaid,
-                   SUM(principal_fen) FILTER (WHERE paid_on >= :ps)::bigint AS repaid_in,
-                   MIN(paid_on) FILTER (WHERE paid_on >= :ps) AS repaid_on
-            FROM loan_repayments WHERE principal_fen > 0 AND paid_on < :pe GROUP BY loan_id
-        ) b ON b.loan_id = lo.id
-        LEFT JOIN (
-            SELECT loan_id, MIN(overdue_since) AS since, MIN(cured_on) AS cured
-            FROM loan_overdue_spells
-            WHERE overdue_since < :pe AND (cured_on IS NULL OR cured_on > :ps) GROUP BY loan_id
-        ) sp ON sp.loan_id = lo.id""",
-        before="COALESCE(b.repaid, 0)",
+            SELECT loan_id, SUM(fen)::bigint AS repaid_since,
+                   SUM(fen) FILTER (WHERE d < :pe)::bigint AS repaid_in,
+                   MIN(d) FILTER (WHERE d < :pe) AS repaid_on,
+                   MIN(since) AS since, MIN(cured) AS cured
+            FROM (
+                SELECT loan_id, paid_on, principal_fen, NULL::date, NULL::date FROM loan_repayments
+                WHERE principal_fen > 0 AND paid_on >= :ps
+                UNION ALL
+                SELECT loan_id, NULL, NULL, overdue_since, cured_on FROM loan_overdue_spells
+                WHERE overdue_since < :pe AND (cured_on IS NULL OR cured_on > :ps)
+            ) ev (loan_id, d, fen, since, cured)
+            GROUP BY loan_id
+        ) ev ON ev.loan_id = lo.id""",
+        before="lo.principal_fen - lo.outstanding_fen - COALESCE(ev.repaid_since, 0)",
         extra=""",
-           COALESCE(b.repaid_in, 0) AS repaid_in, b.repaid_on, sp.since, sp.cured""",
+           COALESCE(ev.repaid_in, 0) AS repaid_in, ev.repaid_on, ev.since, ev.cured""",
     )
     y0, [anniversary] = _dates(plan)
     items, (r0, r1) = _rates(plan, y0)
@@ -514,13 +523,15 @@ async def lines_select(
     conn: AsyncConnection, fund_code: str, period: Period, *, bank_code: str | None = None
 ) -> tuple[str, dict[str, Any]]:
     """The lines' statement (text) and its parameters, for `compute_fund_lines` or an
-    `INSERT … SELECT`; first fills the temporary table of moved loans, dropped at commit: run the
-    statement in the same transaction.
+    `INSERT … SELECT`; first sets the batch's settings and fills the temporary table of moved
+    loans, both for the rest of the transaction (the table is dropped at commit): run the statement
+    in the same transaction.
 
     The two statements read the repayments and spells apart: under READ COMMITTED, a repayment day
     or a spell inside the period recorded by another transaction between them would be summed as
     the loan's one day (or spell). A caller that must exclude that runs them in a REPEATABLE READ
     transaction (the drafts job does not: its figures are announced, never stored)."""
+    await batch_settings(conn)
     fund = await fund_policies_of(conn, fund_code)
     params: dict[str, Any] = {"fund_code": fund_code, "ps": period.start, "pe": period.end}
     compensated = await conn.scalar(
@@ -542,10 +553,15 @@ async def lines_select(
     return f"SELECT * FROM ({' UNION ALL '.join(branches)}) li", params
 
 
-async def without_jit(conn: AsyncConnection) -> None:
-    """For the rest of the transaction: the statement's cost estimate makes PostgreSQL compile it
-    (JIT), which takes longer than running it."""
-    await conn.execute(sa.text("SET LOCAL jit = off"))
+# The statement's cost estimate makes PostgreSQL compile it (JIT), which takes longer than running it;
+# and hashing a period's repayments by loan takes some 60 MB for 200,000 loans repaid in the period,
+# which the default work_mem (4 MB) would spill to disk. A batch runs now and then, one at a time.
+_SETTINGS = sa.text("SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)")
+
+
+async def batch_settings(conn: AsyncConnection) -> None:
+    """For the rest of the transaction: the settings the batch statements run under."""
+    await conn.execute(_SETTINGS)
 
 
 async def compute_fund_lines(
@@ -555,7 +571,6 @@ async def compute_fund_lines(
     if conn.dialect.name != "postgresql":
         raise NotImplementedError("the set-based computation runs on PostgreSQL")
     sql, params = await lines_select(conn, fund_code, period, bank_code=bank_code)
-    await without_jit(conn)
     rows = await conn.execute(sa.text(sql + " ORDER BY li.loan_id"), params)
     return [
         BatchLine(

@@ -20,7 +20,6 @@ from loanfund import policy as policies
 from loanfund.db.rows import read_model
 from loanfund.db.tables import (
     applications,
-    borrowers,
     compensation_claims,
     fund_policies,
     loan_overdue_spells,
@@ -136,15 +135,11 @@ async def loan_facts(
                 loans.c.disbursed_on,
                 loans.c.original_maturity_on,
                 loans.c.maturity_on,
-                borrowers.c.kind,
+                loans.c.borrower_kind,
                 applications.c.micro_profit,
                 _compensated_on().label("compensated_on"),
             )
-            .select_from(
-                loans.join(borrowers, borrowers.c.id == loans.c.borrower_id).join(
-                    applications, applications.c.id == loans.c.application_id
-                )
-            )
+            .select_from(loans.join(applications, applications.c.id == loans.c.application_id))
             .where(*where)
             .order_by(loans.c.id)
         )
@@ -180,7 +175,7 @@ async def loan_facts(
             LoanFacts(
                 loan_id=row.id,
                 loan_number=row.loan_number,
-                borrower_kind=row.kind,
+                borrower_kind=row.borrower_kind,
                 micro_profit=bool(row.micro_profit),
                 annual_rate_pct=row.annual_rate_pct,
                 reference_rate_pct=row.reference_rate_pct,
@@ -189,7 +184,7 @@ async def loan_facts(
                 original_maturity_on=row.original_maturity_on,
                 maturity_on=row.maturity_on,
                 changes=tuple(sorted(changes, key=lambda c: c.on)),
-                rule=rule_of(policy, row.kind),
+                rule=rule_of(policy, row.borrower_kind),
                 day_count_basis=policy.integer("day_count_basis"),
                 extension_subsidised=policy.flag("extension_subsidised"),
                 overdue_spells=tuple(sorted(spells.get(row.id, ()), key=lambda s: s.since)),

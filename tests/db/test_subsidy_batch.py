@@ -171,6 +171,7 @@ def portfolio(seed: int) -> dict[str, list[dict[str, Any]]]:
                 "fund_code": "PORT",
                 "bank_code": "B1" if n % 3 else "B2",
                 "borrower_id": borrower["id"],
+                "borrower_kind": borrower["kind"],
                 "region_code": "230100",
                 "guarantee_id": f"g{n}",
                 "loan_number": f"L{n:06d}",
