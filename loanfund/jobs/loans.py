@@ -26,6 +26,7 @@ from loanfund.jobs import alerts
 from loanfund.jobs.framework import Summary
 from loanfund.jobs.sql import date_text, next_day, yuan_text
 from loanfund.loans import delinquency
+from loanfund.loans.queries import overdue_on
 from loanfund.money import CURRENCY
 from loanfund.uow import Tx
 
@@ -46,14 +47,6 @@ OVERDUE_START = sa.case(
 
 def _day(value: date) -> Any:
     return sa.literal(value, sa.Date())
-
-
-def overdue_on(day: date) -> sa.ColumnElement[bool]:
-    """Active loans overdue on `day` (the same rule as loans.queries, in SQL)."""
-    return sa.and_(
-        loans.c.status == "active",
-        sa.or_(loans.c.overdue_since <= _day(day), loans.c.maturity_on < _day(day)),
-    )
 
 
 def _loan_subjects(where: sa.ColumnElement[bool], key: Any) -> sa.Select[Any]:

@@ -120,6 +120,13 @@ def days_past_due(stored_status: str, overdue_since: date | None, maturity_on: d
     return (today - start).days + 1
 
 
+def overdue_on(day: date) -> sa.ColumnElement[bool]:
+    """Loans whose derived status is `overdue` on `day`: `days_past_due(…) > 0`, in SQL. Never NULL
+    (a loan without a reported missed instalment gives false, not unknown), so it can be negated."""
+    reported = sa.and_(loans.c.overdue_since.is_not(None), loans.c.overdue_since <= day)
+    return sa.and_(loans.c.status == "active", sa.or_(reported, loans.c.maturity_on < day))
+
+
 def _record(row: Any, today: date) -> dict[str, Any]:
     dpd = days_past_due(row.status, row.overdue_since, row.maturity_on, today)
     return dict(
@@ -231,11 +238,10 @@ async def find_by_number(conn: AsyncConnection, bank_code: str, loan_number: str
 
 
 def _status_filter(status: str, today: date) -> sa.ColumnElement[bool]:
-    past_due = sa.or_(loans.c.overdue_since.is_not(None), loans.c.maturity_on < today)
     if status == "overdue":
-        return sa.and_(loans.c.status == "active", past_due)
+        return overdue_on(today)
     if status == "active":
-        return sa.and_(loans.c.status == "active", sa.not_(past_due))
+        return sa.and_(loans.c.status == "active", sa.not_(overdue_on(today)))
     return loans.c.status == status
 
 

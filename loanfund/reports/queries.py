@@ -27,6 +27,7 @@ from loanfund.db.tables import (
     postings,
     users,
 )
+from loanfund.loans.queries import overdue_on
 
 # The accounts a pair's leverage is made of (see loanfund.agreements.capacity).
 PAIR_ACCOUNT_PREFIXES = ("deposit:", "memo:outstanding:", "memo:reserved:")
@@ -131,12 +132,6 @@ async def monthly_pair_balances(
     return list((await conn.execute(query)).all())
 
 
-def _past_due(today: date) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        loans.c.status == "active", sa.or_(loans.c.overdue_since.is_not(None), loans.c.maturity_on < today)
-    )
-
-
 def _loans_filter(region_prefix: str, fund_code: str | None) -> sa.ColumnElement[bool]:
     condition = _in_scope(loans.c.region_code, region_prefix)
     if fund_code is not None:
@@ -148,7 +143,7 @@ async def loans_by_status(
     conn: AsyncConnection, region_prefix: str, fund_code: str | None, today: date
 ) -> list[Any]:
     """Count, principal and outstanding per stored status, active loans split by past due."""
-    past_due = _past_due(today).label("past_due")
+    past_due = overdue_on(today).label("past_due")
     query = (
         sa.select(
             loans.c.status,
@@ -174,7 +169,7 @@ async def past_due_loans(
             sa.func.count().label("n"),
             sa.func.sum(loans.c.outstanding_fen).label("outstanding_fen"),
         )
-        .where(_loans_filter(region_prefix, fund_code), _past_due(today))
+        .where(_loans_filter(region_prefix, fund_code), overdue_on(today))
         .group_by(loans.c.overdue_since, loans.c.maturity_on)
     )
     return list((await conn.execute(query)).all())
