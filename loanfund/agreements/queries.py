@@ -193,11 +193,6 @@ def expired_reserved_column(
     )
 
 
-async def expired_reserved_fen(conn: AsyncConnection, fund_code: str, bank_code: str, today: date) -> int:
-    """Reservations past their last day still marked reserved: lapsed already, whether or not the job ran."""
-    return int(await conn.scalar(sa.select(expired_reserved_column(fund_code, bank_code, today))) or 0)
-
-
 async def get_guarantee(conn: AsyncConnection, guarantee_id: str, *, for_update: bool = False) -> Guarantee:
     query = sa.select(guarantees).where(guarantees.c.id == guarantee_id)
     if for_update:
@@ -211,12 +206,6 @@ async def get_guarantee(conn: AsyncConnection, guarantee_id: str, *, for_update:
 def guarantee_of_application_column(application_id: str | sa.BindParameter[Any]) -> sa.ScalarSelect[Any]:
     """The id of the application's reservation, if it has one, as a scalar subquery."""
     return sa.select(guarantees.c.id).where(guarantees.c.application_id == application_id).scalar_subquery()
-
-
-async def guarantee_for_application(conn: AsyncConnection, application_id: str) -> str | None:
-    query = sa.select(guarantees.c.id).where(guarantees.c.application_id == application_id)
-    found: str | None = await conn.scalar(query)
-    return found
 
 
 async def expired_reserved(conn: AsyncConnection, today: date) -> list[ExpiredGuarantee]:

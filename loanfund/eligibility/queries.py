@@ -20,9 +20,7 @@ def _as_partner(borrower_id: str) -> sa.Select[tuple[str]]:
     )
 
 
-async def history(
-    conn: AsyncConnection, borrower_id: str, today: date, *, exclude_application_id: str | None = None
-) -> History:
+async def history(conn: AsyncConnection, borrower_id: str, today: date) -> History:
     """The person's record: a partnership's loan and application count for every member."""
     rows = (
         await conn.execute(
@@ -45,8 +43,6 @@ async def history(
             ),
         ),
     )
-    if exclude_application_id is not None:
-        open_query = open_query.where(applications.c.id != exclude_application_id)
     return History(
         previous_loans=sum(by_status.values()),
         outstanding_loans=by_status.get("active", 0),

@@ -189,7 +189,6 @@ async def check(
     borrower: Borrower,
     region_prefix: str | None,
     today: date,
-    exclude_application_id: str | None = None,
 ) -> Eligibility:
     """Evaluate the fund's policy in force on `applied_on` for this application. Stores nothing.
 
@@ -203,17 +202,12 @@ async def check(
         applied_on=request.applied_on,
         guarantee=await guarantee_facts(conn, request.guarantee, borrower, region_prefix),
         borrower=borrower_facts(borrower),
-        history=await queries.history(
-            conn, borrower.id, today, exclude_application_id=exclude_application_id
-        ),
+        history=await queries.history(conn, borrower.id, today),
         other_loans=request.other_loans,
     )
     partners = await partner_facts(conn, request, region_prefix)
     histories = tuple(
-        [
-            await queries.history(conn, partner_id, today, exclude_application_id=exclude_application_id)
-            for partner_id in request.partner_borrower_ids
-        ]
+        [await queries.history(conn, partner_id, today) for partner_id in request.partner_borrower_ids]
     )
     return evaluate(policy, replace(facts, partners=partners, partner_histories=histories))
 
