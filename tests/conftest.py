@@ -60,19 +60,20 @@ def postgres_database() -> Iterator[str | None]:
         yield None
         return
     name = f"loanfund_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-
-    async def admin(statement: str) -> None:
-        engine = create_engine(base)
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(sa.text(statement))
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_statement(base, f'CREATE DATABASE "{name}"'))
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
     yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin_statement(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def admin_statement(url: str, statement: str) -> None:
+    """A statement outside any transaction (CREATE or DROP DATABASE) on the server at `url`."""
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text(statement))
+    await engine.dispose()
 
 
 async def reset_postgres(engine: AsyncEngine) -> None:

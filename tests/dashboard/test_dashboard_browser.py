@@ -23,14 +23,13 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from loanfund.config import Settings
 from loanfund.db import create_engine
 from loanfund.db.migrate import upgrade
 from loanfund.money import format_display, format_wan, parse_yuan
-from tests.conftest import postgres_url
+from tests.conftest import admin_statement, postgres_url
 from tests.dashboard.helpers import PASSWORD
 from tests.support import SETUP, TODAY
 
@@ -96,14 +95,6 @@ async def _upgrade(url: str) -> None:
     await asyncio.to_thread(upgrade, url)  # Alembic runs its own event loop
 
 
-async def _admin(base: str, statement: str) -> None:
-    engine = create_engine(base)
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(sa.text(statement))
-    await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     import uvicorn
@@ -113,7 +104,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     base = postgres_url() if os.environ.get("LOANFUND_BROWSER_POSTGRES") == "1" else None
     name = f"loanfund_browser_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     if base is not None:
-        _run(_admin(base, f'CREATE DATABASE "{name}"'))
+        _run(admin_statement(base, f'CREATE DATABASE "{name}"'))
         url = make_url(base).set(database=name).render_as_string(hide_password=False)
     else:
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('browser') / 'demo.db'}"
@@ -142,7 +133,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             server.should_exit = True
             thread.join(timeout=10)
             if base is not None:
-                _run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                _run(admin_statement(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from loanfund.db import create_engine
 from loanfund.db.migrate import upgrade
 from loanfund.db.tables import metadata
-from tests.conftest import postgres_url
+from tests.conftest import admin_statement, postgres_url
 
 ROWS = [
     "INSERT INTO funds (code, name, region_code, currency, created_at)"
@@ -53,17 +53,9 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if base is None:
         pytest.skip("PostgreSQL not configured (set LOANFUND_TEST_DATABASE_URL)")
     name = f"loanfund_migration_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_statement(base, f'CREATE DATABASE "{name}"'))
     yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(url: str, statement: str) -> None:
-    engine = create_engine(url)
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(sa.text(statement))
-    await engine.dispose()
+    asyncio.run(admin_statement(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_loans_take_their_borrowers_kind_and_match_the_declared_table(empty_database: str) -> None:
