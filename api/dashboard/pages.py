@@ -19,8 +19,9 @@ from loanfund import audit
 from loanfund.applications import queries as application_queries
 from loanfund.borrowers import queries as borrower_queries
 from loanfund.claims import queries as claim_queries
+from loanfund.funds.service import matching_in_scope
 from loanfund.jobs import queries as job_queries
-from loanfund.reports import leverage, matching, overview, portfolio, queries
+from loanfund.reports import leverage, overview, portfolio, queries
 from loanfund.subsidies import queries as subsidy_queries
 from loanfund.users.queries import User
 
@@ -218,7 +219,7 @@ async def matching_page(conn: AsyncConnection, user: User, today: date, fund: st
             f"match_{m.status}",
             m.due_on,
         ]
-        for code, m in await matching.matching(conn, user.region_prefix, today, fund)
+        for code, m in await matching_in_scope(conn, today, region_prefix=user.region_prefix, fund_code=fund)
     ]
     table = Table(
         name="allocations",

@@ -132,24 +132,40 @@ async def get_contribution(conn: AsyncConnection, fund_code: str, contribution_i
     return read_model(Contribution, row)
 
 
-async def allocations_as_of(conn: AsyncConnection, fund_code: str, as_of: date) -> list[Allocation]:
-    """Allocations received by `as_of` and not reversed by then, with their amount from the ledger."""
+def _funds_in(fund_code: str | None, region_prefix: str) -> sa.ColumnElement[bool]:
+    """One fund, or every fund of a region (the prefix of its code; "" for all)."""
+    condition = funds.c.region_code.startswith(region_prefix, autoescape=True)
+    return condition if fund_code is None else sa.and_(condition, funds.c.code == fund_code)
+
+
+async def allocations_as_of(
+    conn: AsyncConnection, as_of: date, *, fund_code: str | None = None, region_prefix: str = ""
+) -> list[Allocation]:
+    """Allocations received by `as_of` and not reversed by then, with their amount from the ledger:
+    of one fund, or of every fund in a region at once (by fund)."""
     reversal = journal_entries.alias("reversal")
     query = (
         sa.select(allocations)
-        .outerjoin(reversal, reversal.c.id == allocations.c.reversal_entry_id)
+        .select_from(
+            allocations.join(funds, funds.c.code == allocations.c.fund_code).outerjoin(
+                reversal, reversal.c.id == allocations.c.reversal_entry_id
+            )
+        )
         .where(
-            allocations.c.fund_code == fund_code,
+            _funds_in(fund_code, region_prefix),
             allocations.c.received_on <= as_of,
             sa.or_(reversal.c.id.is_(None), reversal.c.entry_date > as_of),
         )
-        .order_by(allocations.c.received_on, allocations.c.id)
+        .order_by(allocations.c.fund_code, allocations.c.received_on, allocations.c.id)
     )
     return [read_model(Allocation, row) for row in await conn.execute(query)]
 
 
-async def matched_by_allocation(conn: AsyncConnection, fund_code: str, as_of: date) -> dict[str, int]:
-    """Local matching money per allocation, summed from the ledger postings of its contributions.
+async def matched_by_allocation(
+    conn: AsyncConnection, as_of: date, *, fund_code: str | None = None, region_prefix: str = ""
+) -> dict[str, int]:
+    """Local matching money per allocation, summed from the ledger postings of its contributions, for
+    the same funds as `allocations_as_of`.
 
     Reversal entries post negative credits, so a reversed contribution nets out from its date on.
     """
@@ -157,7 +173,8 @@ async def matched_by_allocation(conn: AsyncConnection, fund_code: str, as_of: da
     query = (
         sa.select(contributions.c.allocation_id, sa.func.sum(-postings.c.amount_fen).label("fen"))
         .select_from(
-            contributions.join(
+            contributions.join(funds, funds.c.code == contributions.c.fund_code)
+            .join(
                 entry,
                 sa.or_(
                     entry.c.id == contributions.c.entry_id, entry.c.id == contributions.c.reversal_entry_id
@@ -167,7 +184,7 @@ async def matched_by_allocation(conn: AsyncConnection, fund_code: str, as_of: da
             .join(ledger_accounts, ledger_accounts.c.id == postings.c.account_id)
         )
         .where(
-            contributions.c.fund_code == fund_code,
+            _funds_in(fund_code, region_prefix),
             contributions.c.source == "local_match",
             ledger_accounts.c.name == accounts.capital("local_match"),
             entry.c.entry_date <= as_of,

@@ -437,26 +437,35 @@ def required_match_fen(amount_fen: int, ratio_pct: Decimal) -> int:
     return round_to_fen(fen_to_decimal(amount_fen) * ratio_pct / 100)
 
 
+def _matching_of(row: queries.Allocation, matched_fen: int, as_of: date) -> AllocationMatching:
+    required = required_match_fen(row.amount_fen, row.match_ratio_pct)
+    return AllocationMatching(
+        allocation_id=row.id,
+        reference=row.reference,
+        amount_fen=row.amount_fen,
+        required_fen=required,
+        matched_fen=matched_fen,
+        shortfall_fen=max(required - matched_fen, 0),
+        due_on=row.match_due_on,
+        status=matching_status(required, matched_fen, row.match_due_on, as_of),
+    )
+
+
+async def matching_in_scope(
+    conn: AsyncConnection, as_of: date, *, region_prefix: str = "", fund_code: str | None = None
+) -> list[tuple[str, AllocationMatching]]:
+    """(fund code, matching) of every allocation of the funds in a region (or of one fund), by fund:
+    two statements, whatever the number of funds."""
+    matched = await queries.matched_by_allocation(
+        conn, as_of, fund_code=fund_code, region_prefix=region_prefix
+    )
+    rows = await queries.allocations_as_of(conn, as_of, fund_code=fund_code, region_prefix=region_prefix)
+    return [(row.fund_code, _matching_of(row, matched.get(row.id, 0), as_of)) for row in rows]
+
+
 async def matching(conn: AsyncConnection, fund_code: str, as_of: date) -> list[AllocationMatching]:
     await queries.get_fund(conn, fund_code)
-    matched = await queries.matched_by_allocation(conn, fund_code, as_of)
-    result = []
-    for row in await queries.allocations_as_of(conn, fund_code, as_of):
-        required = required_match_fen(row.amount_fen, row.match_ratio_pct)
-        got = matched.get(row.id, 0)
-        result.append(
-            AllocationMatching(
-                allocation_id=row.id,
-                reference=row.reference,
-                amount_fen=row.amount_fen,
-                required_fen=required,
-                matched_fen=got,
-                shortfall_fen=max(required - got, 0),
-                due_on=row.match_due_on,
-                status=matching_status(required, got, row.match_due_on, as_of),
-            )
-        )
-    return result
+    return [item for _, item in await matching_in_scope(conn, as_of, fund_code=fund_code)]
 
 
 async def allocation_matching(
@@ -467,15 +476,4 @@ async def allocation_matching(
     for found in await matching(conn, fund_code, as_of):
         if found.allocation_id == allocation_id:
             return found
-    row = await queries.get_allocation(conn, fund_code, allocation_id)
-    required = required_match_fen(row.amount_fen, row.match_ratio_pct)
-    return AllocationMatching(
-        allocation_id=row.id,
-        reference=row.reference,
-        amount_fen=row.amount_fen,
-        required_fen=required,
-        matched_fen=0,
-        shortfall_fen=required,
-        due_on=row.match_due_on,
-        status=matching_status(required, 0, row.match_due_on, as_of),
-    )
+    return _matching_of(await queries.get_allocation(conn, fund_code, allocation_id), 0, as_of)

@@ -10,14 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund.db.tables import (
     agreements,
-    allocations,
     applications,
     audit_log,
     banks,
     borrower_regions,
     borrowers,
     clients,
-    contributions,
     events,
     funds,
     guarantees,
@@ -218,58 +216,6 @@ async def latest_audit(conn: AsyncConnection, region_prefix: str, limit: int) ->
         .limit(limit)
     )
     return list((await conn.execute(query)).all())
-
-
-async def allocations_as_of(
-    conn: AsyncConnection, region_prefix: str, fund_code: str | None, as_of: date
-) -> list[Any]:
-    """`loanfund.funds.queries.allocations_as_of` for every fund in scope at once."""
-    reversal = journal_entries.alias("reversal")
-    query = (
-        sa.select(allocations)
-        .select_from(
-            allocations.join(funds, funds.c.code == allocations.c.fund_code).outerjoin(
-                reversal, reversal.c.id == allocations.c.reversal_entry_id
-            )
-        )
-        .where(
-            _funds_filter(region_prefix, fund_code),
-            allocations.c.received_on <= as_of,
-            sa.or_(reversal.c.id.is_(None), reversal.c.entry_date > as_of),
-        )
-        .order_by(allocations.c.fund_code, allocations.c.received_on, allocations.c.id)
-    )
-    return list((await conn.execute(query)).all())
-
-
-async def matched_by_allocation(
-    conn: AsyncConnection, region_prefix: str, fund_code: str | None, as_of: date
-) -> dict[str, int]:
-    """`loanfund.funds.queries.matched_by_allocation` for every fund in scope at once: the local
-    match posted to `capital:local_match` by each allocation's contributions (reversals net out)."""
-    entry = journal_entries
-    query = (
-        sa.select(contributions.c.allocation_id, sa.func.sum(-postings.c.amount_fen).label("fen"))
-        .select_from(
-            contributions.join(funds, funds.c.code == contributions.c.fund_code)
-            .join(
-                entry,
-                sa.or_(
-                    entry.c.id == contributions.c.entry_id, entry.c.id == contributions.c.reversal_entry_id
-                ),
-            )
-            .join(postings, postings.c.entry_id == entry.c.id)
-            .join(ledger_accounts, ledger_accounts.c.id == postings.c.account_id)
-        )
-        .where(
-            _funds_filter(region_prefix, fund_code),
-            contributions.c.source == "local_match",
-            ledger_accounts.c.name == "capital:local_match",
-            entry.c.entry_date <= as_of,
-        )
-        .group_by(contributions.c.allocation_id)
-    )
-    return {row.allocation_id: int(row.fen) for row in await conn.execute(query)}
 
 
 async def actor_names(conn: AsyncConnection, ids: set[str]) -> dict[str, str]:

@@ -375,7 +375,6 @@ async def test_scope_wide_matching_equals_each_funds_matching(
     world: World, engine: AsyncEngine, admin: Api, manager: Api
 ) -> None:
     from loanfund.funds import service as fund_service
-    from loanfund.reports import matching
 
     cities = await two_cities(world, admin, manager)
     allocation = (await cities.province.get("/funds/HRB")).json()
@@ -409,7 +408,7 @@ async def test_scope_wide_matching_equals_each_funds_matching(
     today = date(2026, 11, 27)
     async with engine.connect() as conn:
         for prefix, fund in (("23", None), ("23", "HRB"), ("2302", None)):
-            wide = await matching.matching(conn, prefix, today, fund)
+            wide = await fund_service.matching_in_scope(conn, today, region_prefix=prefix, fund_code=fund)
             expected = [
                 (code, m)
                 for code in ("HRB", "QQHR")
@@ -417,7 +416,8 @@ async def test_scope_wide_matching_equals_each_funds_matching(
                 for m in await fund_service.matching(conn, code, today)
             ]
             assert wide == expected, (prefix, fund)
-        hrb = [m for code, m in await matching.matching(conn, "23", today) if m.reference == "P-2"]
+        wide = await fund_service.matching_in_scope(conn, today, region_prefix="23")
+        hrb = [m for code, m in wide if m.reference == "P-2"]
         assert (hrb[0].required_fen, hrb[0].matched_fen, hrb[0].status) == (50_000_000, 12_000_050, "overdue")
 
 
