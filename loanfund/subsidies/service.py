@@ -265,13 +265,18 @@ async def review_claim(tx: Tx, claim_id: str, decisions: Sequence[Decision]) -> 
                     "reason": (decision.reason or "").strip(),
                 }
             )
-    for item in adjusted:
+    if adjusted:  # one statement for all of them, however many lines a manager adjusts
         await conn.execute(
             subsidy_claim_lines.update()
             .where(
-                subsidy_claim_lines.c.claim_id == claim_id, subsidy_claim_lines.c.loan_id == item["loan_id"]
+                subsidy_claim_lines.c.claim_id == claim_id,
+                subsidy_claim_lines.c.loan_id == sa.bindparam("b_loan_id"),
             )
-            .values(approved_fen=item["approved_fen"], review_reason=item["reason"])
+            .values(approved_fen=sa.bindparam("b_approved_fen"), review_reason=sa.bindparam("b_reason")),
+            [
+                {"b_loan_id": i["loan_id"], "b_approved_fen": i["approved_fen"], "b_reason": i["reason"]}
+                for i in adjusted
+            ],
         )
     await conn.execute(
         subsidy_claim_lines.update()

@@ -374,6 +374,7 @@ async def test_claim_review_and_payment(
         "235.00",
     )
     assert line_of(approved, setup["repaid"])["review_reason"] == "repaid early; agreed 70"
+    assert line_of(approved, setup["repaid"])["approved_subsidy"] == "70.00"
     assert line_of(approved, setup["kept"])["approved_subsidy"] == "165.00"
     assert_problem(await manager.post(f"/subsidy-claims/{claim['id']}/review", {}), 409, "invalid_state")
     assert await ledger_state(manager) == before
