@@ -6,7 +6,7 @@
 2. Seeds a fund with 20 partner banks through the library, then bulk-builds the portfolio in SQL
    (INSERT … SELECT over generate_series; not measured): one borrower and one disbursed application
    per loan; loans disbursed over the last 1,000 days, maturing from 60 days ago to 3 years ahead,
-   10% repaid, 5% with a reported missed instalment, 10% of borrowers laid off with a re-employment
+   10% repaid (with their repayment), 5% with a reported missed instalment, 10% of borrowers laid off with a re-employment
    certificate (half of them inspected last year only); each bank's outstanding posted to the ledger
    in one entry and a deposit that puts two banks above 90% of their capacity.
 3. Runs the scheduler's catch-up for the business date (every job, its first date: every alert is new)
@@ -87,6 +87,14 @@ FROM (SELECT i, (1000000 + (i::bigint * 37) % 9000001) AS p, CAST(:day AS date) 
       FROM generate_series(1, :n) AS i) AS g
 """
 
+# The repaid loans' one repayment, the day before: a loan's outstanding is its principal less its
+# repayments, which the subsidy batch relies on.
+REPAYMENTS = """
+INSERT INTO loan_repayments (id, loan_id, principal_fen, interest_fen, paid_on, outstanding_after_fen,
+                             created_at)
+SELECT 'rep_' || id, id, principal_fen, 0, repaid_on, 0, now() FROM loans WHERE status = 'repaid'
+"""
+
 
 async def recreate(url: str) -> None:
     parsed = make_url(url)
@@ -120,7 +128,12 @@ async def seed(url: str, n: int) -> dict[str, float]:
                 effective_from=date(2023, 1, 1),
             )
     params = {"n": n, "fund": FUND, "region": REGION, "banks": BANKS, "day": DAY}
-    for name, statement in (("borrowers", BORROWERS), ("applications", APPLICATIONS), ("loans", LOANS)):
+    for name, statement in (
+        ("borrowers", BORROWERS),
+        ("applications", APPLICATIONS),
+        ("loans", LOANS),
+        ("repayments", REPAYMENTS),
+    ):
         started = time.perf_counter()
         async with engine.begin() as conn:
             await conn.execute(sa.text(statement), params)

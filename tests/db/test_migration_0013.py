@@ -41,6 +41,10 @@ ROWS = [
     " '2021-01-02', '2021-01-02', 12, 'LPR1Y', '3.85', '2020-01-02', '9', 'cn-2016', 'active', '2020-01-02'),"
     " ('l2', 'a2', 'HRB', 'ICBC', 'b2', '230100', 'g2', 'N2', 1, 1, '5', '2020-01-02', '2020-01-02',"
     " '2021-01-02', '2021-01-02', 12, 'LPR1Y', '3.85', '2020-01-02', '9', 'cn-2016', 'active', '2020-01-02')",
+    # Rows that point at loans: SQLite rebuilds the table under them.
+    "INSERT INTO loan_repayments (id, loan_id, principal_fen, interest_fen, paid_on, outstanding_after_fen,"
+    " created_at) VALUES ('r1', 'l1', 0, 1, '2020-02-02', 1, '2020-02-02')",
+    "INSERT INTO loan_overdue_spells (loan_id, overdue_since) VALUES ('l2', '2020-03-01')",
 ]
 
 
@@ -62,9 +66,10 @@ def test_loans_take_their_borrowers_kind_and_match_the_declared_table(empty_data
     upgrade(empty_database, "0012")
     asyncio.run(_insert(empty_database))
     upgrade(empty_database)
-    kinds, differences = asyncio.run(_read(empty_database))
+    kinds, differences, pointing = asyncio.run(_read(empty_database))
     assert kinds == [("l1", "individual"), ("l2", "enterprise")]
     assert [d for d in differences if "loans" in repr(d)] == []
+    assert pointing == (1, 1)
 
 
 async def _insert(url: str) -> None:
@@ -75,7 +80,7 @@ async def _insert(url: str) -> None:
     await engine.dispose()
 
 
-async def _read(url: str) -> tuple[list[tuple[str, str]], list[object]]:
+async def _read(url: str) -> tuple[list[tuple[str, str]], list[object], tuple[int, int]]:
     engine = create_engine(url)
     async with engine.connect() as conn:
         rows = await conn.execute(sa.text("SELECT id, borrower_kind FROM loans ORDER BY id"))
@@ -83,5 +88,9 @@ async def _read(url: str) -> tuple[list[tuple[str, str]], list[object]]:
         differences = await conn.run_sync(
             lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
         )
+        pointing = (
+            int(await conn.scalar(sa.text("SELECT count(*) FROM loan_repayments")) or 0),
+            int(await conn.scalar(sa.text("SELECT count(*) FROM loan_overdue_spells")) or 0),
+        )
     await engine.dispose()
-    return kinds, differences
+    return kinds, differences, pointing
