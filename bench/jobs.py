@@ -6,9 +6,10 @@
 2. Seeds a fund with 20 partner banks through the library, then bulk-builds the portfolio in SQL
    (INSERT … SELECT over generate_series; not measured): one borrower and one disbursed application
    per loan; loans disbursed over the last 1,000 days, maturing from 60 days ago to 3 years ahead,
-   10% repaid (with their repayment), 5% with a reported missed instalment, 10% of borrowers laid off with a re-employment
-   certificate (half of them inspected last year only); each bank's outstanding posted to the ledger
-   in one entry and a deposit that puts two banks above 90% of their capacity.
+   10% repaid (with their repayment), 5% with a reported missed instalment, 10% of borrowers laid
+   off with a re-employment certificate (half of them inspected last year only); each bank's
+   outstanding posted to the ledger in one entry and a deposit that puts two banks above 90% of their
+   capacity.
 3. Runs the scheduler's catch-up for the business date (every job, its first date: every alert is new)
    and for the next day (a usual day), and reads each job's time from `job_runs`.
 4. Prints a table and writes bench/results/jobs-latest.json. Peak memory is this process's maximum
