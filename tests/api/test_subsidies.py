@@ -345,7 +345,7 @@ async def test_claim_review_and_payment(
     assert_problem(await other_bank.get(f"/subsidy-claims/{claim['id']}"), 404, "not_found")
     assert_problem(await manager.post(f"/subsidy-claims/{claim['id']}/pay"), 409, "invalid_state")
 
-    # Review: 403 for the bank, 422 for bad decisions, then approved with one line adjusted.
+    # Review: 403 for the bank, 422 for bad decisions, then approved with both lines adjusted.
     repaid_id = setup["repaid"]["id"]
     assert_problem(
         await bank.post(f"/subsidy-claims/{claim['id']}/review", {"decisions": []}), 403, "forbidden"
@@ -362,7 +362,8 @@ async def test_claim_review_and_payment(
         f"/subsidy-claims/{claim['id']}/review",
         {
             "decisions": [
-                {"loan_id": repaid_id, "approved_subsidy": "70", "reason": "repaid early; agreed 70"}
+                {"loan_id": repaid_id, "approved_subsidy": "70", "reason": "repaid early; agreed 70"},
+                {"loan_id": setup["kept"]["id"], "approved_subsidy": "160", "reason": "capped at 160"},
             ]
         },
     )
@@ -371,11 +372,12 @@ async def test_claim_review_and_payment(
     assert (approved["status"], approved["total"], approved["approved_total"]) == (
         "approved",
         "240.00",
-        "235.00",
+        "230.00",
     )
     assert line_of(approved, setup["repaid"])["review_reason"] == "repaid early; agreed 70"
     assert line_of(approved, setup["repaid"])["approved_subsidy"] == "70.00"
-    assert line_of(approved, setup["kept"])["approved_subsidy"] == "165.00"
+    assert line_of(approved, setup["kept"])["approved_subsidy"] == "160.00"
+    assert line_of(approved, setup["kept"])["review_reason"] == "capped at 160"
     assert_problem(await manager.post(f"/subsidy-claims/{claim['id']}/review", {}), 409, "invalid_state")
     assert await ledger_state(manager) == before
 
@@ -383,7 +385,7 @@ async def test_claim_review_and_payment(
     short = assert_problem(
         await manager.post(f"/subsidy-claims/{claim['id']}/pay"), 409, "insufficient_subsidy_budget"
     )
-    assert (short["subsidy_budget"], short["amount"]) == ("0.00", "235.00")
+    assert (short["subsidy_budget"], short["amount"]) == ("0.00", "230.00")
     response = await manager.post(
         "/funds/HRB/subsidy-budget", {"amount": "200", "received_on": TODAY, "reference": "S-1"}
     )
@@ -392,7 +394,7 @@ async def test_claim_review_and_payment(
     short = assert_problem(
         await manager.post(f"/subsidy-claims/{claim['id']}/pay"), 409, "insufficient_subsidy_budget"
     )
-    assert short["shortfall"] == "35.00"
+    assert short["shortfall"] == "30.00"
     assert await ledger_state(manager) == before
     assert (await manager.get(f"/subsidy-claims/{claim['id']}")).json()["status"] == "approved"
     await manager.post(
@@ -404,8 +406,8 @@ async def test_claim_review_and_payment(
     assert (paid["status"], paid["paid_on"]) == ("paid", TODAY)
     tb = (await manager.get("/funds/HRB/trial-balance")).json()
     balances = {a["account"]: a["balance"] for a in tb["accounts"]}
-    assert balances["subsidy_paid:ICBC"] == "235.00" and balances["subsidy_budget"] == "65.00"
-    assert (await manager.get("/funds/HRB")).json()["position"]["subsidy_budget"] == "65.00"
+    assert balances["subsidy_paid:ICBC"] == "230.00" and balances["subsidy_budget"] == "70.00"
+    assert (await manager.get("/funds/HRB")).json()["position"]["subsidy_budget"] == "70.00"
     before = await ledger_state(manager)
     assert_problem(await manager.post(f"/subsidy-claims/{claim['id']}/pay"), 409, "invalid_state")
     assert await ledger_state(manager) == before
@@ -415,7 +417,7 @@ async def test_claim_review_and_payment(
         ("subsidy_claim_approved", claim["id"]),
         ("subsidy_paid", claim["id"]),
     ]
-    assert events[1]["data"]["amount"] == "235.00"
+    assert events[1]["data"]["amount"] == "230.00"
     assert not [
         e for e in (await other_bank.get("/events")).json()["items"] if e["type"].startswith("subsidy")
     ]
