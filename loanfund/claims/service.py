@@ -30,6 +30,7 @@ from loanfund import ledger
 from loanfund.agreements import queries as agreement_queries
 from loanfund.agreements import reservations
 from loanfund.agreements.capacity import Capacity, pair_capacity
+from loanfund.agreements.queries import Agreement
 from loanfund.claims import queries, risk, rules
 from loanfund.claims.queries import PAID, REJECTED, SUBMITTED, Claim, Recovery, WriteOff
 from loanfund.clock import not_in_future, utcnow
@@ -74,6 +75,25 @@ def _claim_event_data(claim: Claim, loan: Loan) -> dict[str, object]:
     }
 
 
+async def _claim_base(tx: Tx, loan: Loan, agreement: Agreement, claimed_on: date) -> tuple[int, int]:
+    """(principal, interest) a claim is based on: the principal outstanding now, and the contractual
+    interest accrued to the claim date less every interest payment reported, where the agreement
+    covers interest. Never more than is owed now, whatever the claim date."""
+    if not agreement.claim_covers_interest:
+        return loan.outstanding_fen, 0
+    policy = await fund_policy(tx.conn, loan.fund_code, loan.contracted_on)
+    repaid = [(r.paid_on, r.principal_fen) for r in await loan_queries.repayments(tx.conn, loan.id)]
+    accrued = rules.accrued_interest_fen(
+        principal_fen=loan.principal_fen,
+        principal_repaid=repaid,
+        annual_rate_pct=loan.annual_rate_pct,
+        start=loan.disbursed_on,
+        end=claimed_on,
+        day_basis=policy.integer("day_count_basis"),
+    )
+    return loan.outstanding_fen, max(0, accrued - loan.interest_paid_fen)
+
+
 async def file_claim(tx: Tx, *, loan_id: str, claimed_on: date) -> Claim:
     """A bank claims the fund's share of a defaulted loan (api.md `POST /compensation-claims`).
 
@@ -96,31 +116,22 @@ async def file_claim(tx: Tx, *, loan_id: str, claimed_on: date) -> Claim:
             fund_code=loan.fund_code,
             bank_code=loan.bank_code,
         )
+    # In default on the claim date, and still today: a claim dated back to before the arrears were
+    # cured would make the fund pay for a loan that is being repaid.
     days = await delinquency.days_past_due_on(tx.conn, loan, claimed_on)
-    if days < agreement.claim_after_days:
-        raise ClaimTooEarly(
-            f"loan {loan.loan_number} is {days} days past due on {claimed_on};"
-            f" the agreement allows a claim from {agreement.claim_after_days} days",
-            days_past_due=days,
-            claim_after_days=agreement.claim_after_days,
-        )
+    days_now = days if claimed_on == tx.today else await delinquency.days_past_due_on(tx.conn, loan, tx.today)
+    for on, past_due in ((claimed_on, days), (tx.today, days_now)):
+        if past_due < agreement.claim_after_days:
+            raise ClaimTooEarly(
+                f"loan {loan.loan_number} is {past_due} days past due on {on};"
+                f" the agreement allows a claim from {agreement.claim_after_days} days",
+                days_past_due=past_due,
+                claim_after_days=agreement.claim_after_days,
+            )
     if existing is not None:
         raise Duplicate(f"loan {loan.id} already has a {existing.status} claim", id=existing.id)
 
-    base_interest = 0
-    if agreement.claim_covers_interest:
-        policy = await fund_policy(tx.conn, loan.fund_code, loan.contracted_on)
-        repaid = [(r.paid_on, r.principal_fen) for r in await loan_queries.repayments(tx.conn, loan.id)]
-        accrued = rules.accrued_interest_fen(
-            principal_fen=loan.principal_fen,
-            principal_repaid=repaid,
-            annual_rate_pct=loan.annual_rate_pct,
-            start=loan.disbursed_on,
-            end=claimed_on,
-            day_basis=policy.integer("day_count_basis"),
-        )
-        base_interest = max(0, accrued - loan.interest_paid_fen)
-    base_principal = loan.outstanding_fen
+    base_principal, base_interest = await _claim_base(tx, loan, agreement, claimed_on)
     share: Decimal = agreement.fund_loss_share_pct
     amount = rules.claim_amount_fen(base_principal + base_interest, share)
     claim = Claim(
@@ -183,6 +194,33 @@ class Payment:
     outcome: risk.RiskOutcome
 
 
+async def _refuse_if_stale(tx: Tx, claim: Claim, loan: Loan) -> None:
+    """A claim is paid as filed only while the loan is as it was: a repayment reported since, or arrears
+    cured, would have the fund pay for money the bank has got back. The manager rejects it then, and
+    the bank files again if the loan is still in default."""
+    agreement = await agreement_queries.get_agreement(tx.conn, claim.agreement_id)
+    principal, interest = await _claim_base(tx, loan, agreement, claim.claimed_on)
+    days = await delinquency.days_past_due_on(tx.conn, loan, tx.today)
+    if (principal, interest) != (claim.base_principal_fen, claim.base_interest_fen):
+        raise InvalidState(
+            f"loan {loan.loan_number} changed since the claim was filed (a repayment was reported):"
+            " reject the claim; the bank may file again",
+            status=claim.status,
+            base_principal=Amount(claim.base_principal_fen),
+            base_interest=Amount(claim.base_interest_fen),
+            now_principal=Amount(principal),
+            now_interest=Amount(interest),
+        )
+    if days < claim.claim_after_days:
+        raise InvalidState(
+            f"loan {loan.loan_number} is {days} days past due today, under the agreement's"
+            f" {claim.claim_after_days}: reject the claim",
+            status=claim.status,
+            days_past_due=days,
+            claim_after_days=claim.claim_after_days,
+        )
+
+
 async def approve_claim(tx: Tx, claim_id: str) -> Payment:
     """A manager (not the filer) approves: the fund pays the amount from its deposit at the bank, the
     loan is `compensated` and leaves the bank's outstanding, and the rates are measured again."""
@@ -196,6 +234,7 @@ async def approve_claim(tx: Tx, claim_id: str) -> Payment:
         raise InvalidState(f"claim {claim.id} is {claim.status}", status=claim.status)
     if loan.stored_status != "active":
         raise InvalidState(f"loan {loan.id} is {loan.status}", status=loan.status)
+    await _refuse_if_stale(tx, claim, loan)
     await agreement_queries.lock_pair(conn, claim.fund_code, claim.bank_code)
     deposit_account = accounts.deposit(claim.bank_code)
     deposit = await ledger.balance(conn, claim.fund_code, deposit_account)

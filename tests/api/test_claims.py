@@ -275,3 +275,56 @@ async def test_principal_only_agreement_and_bad_input(
     )
     position = (await manager.get("/funds/HRB")).json()["position"]
     assert position_holds(position)
+
+
+async def test_a_claim_is_paid_only_while_the_loan_is_still_as_filed_and_in_default(
+    world: World, admin: Api, manager: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at(monkeypatch, "2026-07-01")
+    await lending_setup(admin, manager)
+    bank = await world.caller("bank", bank="ICBC")
+    loan = await loan_on(world, manager, bank, monkeypatch)
+    cured = await loan_on(world, manager, bank, monkeypatch, seq="02")
+    at(monkeypatch, CLAIM_DAY)
+    await overdue(bank, loan, "2026-07-27", principal="5000")
+    await overdue(bank, cured, "2026-07-27", principal="1000")
+    filed = await bank.post("/compensation-claims", {"loan_id": loan["id"], "claimed_on": CLAIM_DAY})
+    assert filed.status_code == 201, filed.text
+    claim = filed.json()
+
+    # A repayment reported after filing (arrears not cured): the claim as filed would pay for money
+    # the bank got back.
+    repaid = await bank.post(
+        f"/loans/{loan['id']}/repayments", {"principal": "1000", "interest": "0", "paid_on": CLAIM_DAY}
+    )
+    assert repaid.status_code == 201, repaid.text
+    before = await ledger_state(manager)
+    stale = assert_problem(
+        await manager.post(f"/compensation-claims/{claim['id']}/approve"), 409, "invalid_state"
+    )
+    assert (stale["base_principal"], stale["now_principal"]) == ("60000.00", "59000.00")
+    assert await ledger_state(manager) == before
+    assert (await bank.get(f"/compensation-claims/{claim['id']}")).json()["status"] == "submitted"
+    rejected = await manager.post(f"/compensation-claims/{claim['id']}/reject", {"reason": "repaid since"})
+    assert rejected.status_code == 200, rejected.text
+    again = await bank.post("/compensation-claims", {"loan_id": loan["id"], "claimed_on": CLAIM_DAY})
+    assert again.status_code == 201, again.text
+    assert again.json()["base_principal"] == "59000.00"
+    paid = await manager.post(f"/compensation-claims/{again.json()['id']}/approve")
+    assert paid.status_code == 200, paid.text
+
+    # Arrears cured, then a claim dated back to when the loan was in default: refused, as of today.
+    cure = await bank.post(
+        f"/loans/{cured['id']}/repayments", {"principal": "1000", "interest": "0", "paid_on": CLAIM_DAY}
+    )
+    assert cure.status_code == 201, cure.text
+    at(monkeypatch, "2026-11-05")
+    assert (await bank.get(f"/loans/{cured['id']}")).json()["days_past_due"] == 0
+    before = await ledger_state(manager)
+    late = assert_problem(
+        await bank.post("/compensation-claims", {"loan_id": cured["id"], "claimed_on": "2026-10-28"}),
+        409,
+        "claim_too_early",
+    )
+    assert (late["days_past_due"], late["claim_after_days"]) == (0, 90)
+    assert await ledger_state(manager) == before
