@@ -260,14 +260,25 @@ async def get_claim(conn: AsyncConnection, claim_id: str, *, for_update: bool = 
     return _claim(row)
 
 
-async def find_claim(conn: AsyncConnection, fund_code: str, bank_code: str, period: str) -> str | None:
-    return await conn.scalar(
-        sa.select(subsidy_claims.c.id).where(
-            subsidy_claims.c.fund_code == fund_code,
-            subsidy_claims.c.bank_code == bank_code,
-            subsidy_claims.c.period == period,
+async def overlapping_claim(
+    conn: AsyncConnection, fund_code: str, bank_code: str, period: Period
+) -> tuple[str, str] | None:
+    """(id, period) of the bank's claim at the fund whose days overlap the period's, if any: the same
+    period, or a quarter inside a half claimed (a fund may take both lengths, or change its length)."""
+    row = (
+        await conn.execute(
+            sa.select(subsidy_claims.c.id, subsidy_claims.c.period)
+            .where(
+                subsidy_claims.c.fund_code == fund_code,
+                subsidy_claims.c.bank_code == bank_code,
+                subsidy_claims.c.period_start < period.end,
+                subsidy_claims.c.period_end > period.start,
+            )
+            .order_by(subsidy_claims.c.period_start)
+            .limit(1)
         )
-    )
+    ).first()
+    return None if row is None else (row.id, row.period)
 
 
 async def claim_lines(conn: AsyncConnection, claim_id: str) -> list[ClaimLine]:

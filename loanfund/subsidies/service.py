@@ -140,12 +140,14 @@ async def file_claim(tx: Tx, *, fund_code: str, bank_code: str, period: str) -> 
     """A bank's claim for its loans at a fund over a period; refusals in the contract's order."""
     conn = tx.conn
     fund = (await conn.execute(sa.select(funds).where(funds.c.code == fund_code))).first()
+    # Locked: two filings of overlapping periods by one bank take turns (the check below sees the
+    # other's claim). NO KEY: rows that only reference the pair (loans, applications) still go ahead.
     pair = await conn.scalar(
-        sa.select(sa.func.count())
-        .select_from(fund_banks)
+        sa.select(fund_banks.c.bank_code)
         .where(fund_banks.c.fund_code == fund_code, fund_banks.c.bank_code == bank_code)
+        .with_for_update(key_share=True)
     )
-    if fund is None or not pair:
+    if fund is None or pair is None:
         raise NotFound(f"fund {fund_code} not found for bank {bank_code}")
     chosen = await accepted_period(tx, fund_code, period)
     if tx.today < chosen.end:
@@ -155,9 +157,12 @@ async def file_claim(tx: Tx, *, fund_code: str, bank_code: str, period: str) -> 
             claimable_from=chosen.end.isoformat(),
         )
     lines = await compute_claim_lines(tx, fund_code=fund_code, bank_code=bank_code, period=chosen)
-    existing = await queries.find_claim(conn, fund_code, bank_code, chosen.text)
+    existing = await queries.overlapping_claim(conn, fund_code, bank_code, chosen)
     if existing is not None:
-        raise Duplicate(f"bank {bank_code} already claimed {chosen.text} at fund {fund_code}", id=existing)
+        claimed_id, claimed = existing
+        overlap = "" if claimed == chosen.text else f" (its days overlap {chosen.text})"
+        what = f"bank {bank_code} already claimed {claimed} at fund {fund_code}{overlap}"
+        raise Duplicate(what, id=claimed_id)
     claim_id = new_id("sc")
     total = sum(line.subsidy_fen for line in lines)
     interest = sum(line.interest_fen for line in lines)
@@ -185,7 +190,7 @@ async def file_claim(tx: Tx, *, fund_code: str, bank_code: str, period: str) -> 
         # Another request filed the same claim and committed first.
         raise Duplicate(
             f"bank {bank_code} already claimed {chosen.text} at fund {fund_code}",
-            id=await queries.find_claim(conn, fund_code, bank_code, chosen.text),
+            id=(await queries.overlapping_claim(conn, fund_code, bank_code, chosen) or (None,))[0],
         ) from None
     rows = [line_row(claim_id, line) for line in lines]
     for start in range(0, len(rows), 1000):

@@ -19,6 +19,10 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from loanfund import uow
+from loanfund.audit import Actor
+from loanfund.errors import Duplicate
+from loanfund.subsidies import service as subsidy_service
 from tests.support import (
     TODAY,
     Api,
@@ -606,3 +610,85 @@ async def test_overdue_spells_follow_the_reports(
     await post("2009-06-01", "repayments", {"principal": "0", "interest": "150", "paid_on": "2009-06-01"})
     line = line_of((await file(monkeypatch, bank, "HRB", "2009Q2")).json(), loan)
     assert line["exclusions"] == [{"from": "2009-05-01", "to": "2009-05-20", "days": 19, "reason": "overdue"}]
+
+
+async def test_a_period_overlapping_one_claimed_is_a_duplicate(
+    monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
+) -> None:
+    """A fund that takes quarters and halves: the half holding a claimed quarter (and a quarter inside
+    a claimed half) would pay the same days twice."""
+    setup = await fund_at(
+        monkeypatch,
+        world,
+        admin,
+        manager,
+        on="2009-03-10",
+        edition="cn-2008",
+        policy_overrides={"subsidy_period_kinds": ["quarter", "half"]},
+    )
+    await lend(
+        monkeypatch,
+        manager,
+        setup,
+        on="2009-03-10",
+        amount="50000",
+        term=24,
+        rate="5.40",
+        maturity="2011-03-10",
+    )
+    bank = setup["bank_api"]
+    quarter = await file(monkeypatch, bank, "HRB", "2009Q1")
+    assert quarter.status_code == 201, quarter.text
+    before = await ledger_state(manager)
+    half = assert_problem(await file(monkeypatch, bank, "HRB", "2009H1"), 409, "duplicate")
+    assert half["id"] == quarter.json()["id"]
+    second_half = await file(monkeypatch, bank, "HRB", "2009H2")
+    assert second_half.status_code == 201, second_half.text
+    inside = assert_problem(await file(monkeypatch, bank, "HRB", "2009Q4"), 409, "duplicate")
+    assert inside["id"] == second_half.json()["id"]
+    assert (await file(monkeypatch, bank, "HRB", "2009Q2")).status_code == 201
+    assert await ledger_state(manager) == before
+    listed = (await bank.get("/subsidy-claims")).json()["items"]
+    assert sorted(c["period"] for c in listed) == ["2009H2", "2009Q1", "2009Q2"]
+
+
+@pytest.mark.postgres_only
+async def test_overlapping_filings_take_turns(
+    monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
+) -> None:
+    """Two filings of overlapping periods by one bank, in two open transactions: the second waits for
+    the first (the pair's row is locked) and then sees its claim, so the days are claimed once."""
+    setup = await fund_at(
+        monkeypatch,
+        world,
+        admin,
+        manager,
+        on="2009-03-10",
+        edition="cn-2008",
+        policy_overrides={"subsidy_period_kinds": ["quarter", "half"]},
+    )
+    await lend(
+        monkeypatch,
+        manager,
+        setup,
+        on="2009-03-10",
+        amount="50000",
+        term=24,
+        rate="5.40",
+        maturity="2011-03-10",
+    )
+    at(monkeypatch, TODAY)
+    actor = Actor(client_id=None, request_id="race")
+
+    async def file_half() -> str:
+        async with uow.transaction(world.engine, actor) as tx:
+            return await subsidy_service.file_claim(tx, fund_code="HRB", bank_code="ICBC", period="2009H1")
+
+    async with uow.transaction(world.engine, actor) as first:
+        quarter = await subsidy_service.file_claim(first, fund_code="HRB", bank_code="ICBC", period="2009Q1")
+        second = asyncio.create_task(file_half())
+        await asyncio.sleep(0.5)
+        assert not second.done()  # waiting on the pair's row
+    with pytest.raises(Duplicate) as refused:
+        await second
+    assert refused.value.facts["id"] == quarter
