@@ -304,7 +304,7 @@ async def repay(
     if updated is None:
         raise InvalidState(f"loan {loan.id} changed meanwhile; retry")
     if loan.overdue_since is not None and values.get("overdue_since", loan.overdue_since) is None:
-        await overdue_spells.cure(conn, loan.id, since=loan.overdue_since, cured_on=paid_on)
+        await overdue_spells.cure(conn, loan.id, cured_on=paid_on)
     repayment = Repayment(
         id=new_id("rep"),
         loan_id=loan.id,

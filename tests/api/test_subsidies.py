@@ -612,6 +612,48 @@ async def test_overdue_spells_follow_the_reports(
     assert line["exclusions"] == [{"from": "2009-05-01", "to": "2009-05-20", "days": 19, "reason": "overdue"}]
 
 
+async def test_arrears_paid_in_two_steps_end_the_spell(
+    monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
+) -> None:
+    """Two missed instalments paid one at a time: the loan stays overdue from the first until the
+    second is paid, then it is subsidised again (the spell neither moves to the second instalment
+    nor stays open)."""
+    setup = await fund_at(monkeypatch, world, admin, manager, on="2009-01-05", edition="cn-2008")
+    bank: Api = setup["bank_api"]
+    loan = await lend(
+        monkeypatch,
+        manager,
+        setup,
+        on="2009-01-05",
+        amount="36000",
+        term=12,
+        rate="5.40",
+        maturity="2010-01-05",
+    )
+
+    async def post(day: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        at(monkeypatch, day)
+        response = await bank.post(f"/loans/{loan['id']}/{path}", body)
+        assert response.status_code in (200, 201), response.text
+        return dict(response.json())
+
+    await post("2009-05-02", "overdue", {"overdue_since": "2009-05-01", "overdue_principal": "1000"})
+    await post("2009-06-02", "overdue", {"overdue_since": "2009-06-01", "overdue_principal": "1000"})
+    first = await post(
+        "2009-06-10", "repayments", {"principal": "1000", "interest": "0", "paid_on": "2009-06-10"}
+    )
+    assert first["overdue_since"] == "2009-06-01"  # the second instalment is still missed
+    second = await post(
+        "2009-06-20", "repayments", {"principal": "1000", "interest": "0", "paid_on": "2009-06-20"}
+    )
+    assert second["overdue_since"] is None
+    q2 = line_of((await file(monkeypatch, bank, "HRB", "2009Q2")).json(), loan)
+    assert q2["exclusions"] == [{"from": "2009-05-01", "to": "2009-06-20", "days": 50, "reason": "overdue"}]
+    q3 = line_of((await file(monkeypatch, bank, "HRB", "2009Q3")).json(), loan)
+    assert (q3["excluded_days"], q3["exclusions"]) == (0, [])
+    assert q3["subsidy"] == q3["interest"] != "0.00"
+
+
 async def test_a_period_overlapping_one_claimed_is_a_duplicate(
     monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
 ) -> None:
