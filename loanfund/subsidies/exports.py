@@ -110,11 +110,18 @@ def _title(claim: Claim) -> str:
     )
 
 
+# A text cell starting with one of these is a formula to a spreadsheet: a loan number or a review
+# reason such as "=HYPERLINK(…)" must stay text in the file finance works from.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
         return format(value, "f")
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
     return str(value)
 
 
@@ -147,6 +154,8 @@ def _cells(sheet: Any, values: list[object], money_columns: set[int], *, bold: b
     cells: list[object] = []
     for column, value in enumerate(values):
         cell = WriteOnlyCell(sheet, value=value)
+        if isinstance(value, str):
+            cell.data_type = "s"  # never a formula, whatever the text starts with
         if column in money_columns:
             cell.number_format = _MONEY_FORMAT
         if bold:
