@@ -26,7 +26,7 @@ from loanfund.clock import business_date, parse_date
 from loanfund.config import DEFAULT_DATABASE_URL, Settings
 from loanfund.db import create_engine
 from loanfund.db.migrate import grant_runtime_role, require_current_schema, upgrade
-from loanfund.errors import FutureDate, LoanfundError, invalid
+from loanfund.errors import LoanfundError, invalid
 
 CLI_ACTOR = Actor(client_id=None, request_id="cli")
 
@@ -275,8 +275,7 @@ def _run_dates(args: argparse.Namespace) -> list[date]:
         # Without dates: the job's latest due date (yesterday for the jobs that run at the close).
         last = _parse_day(args.date_to, "to") if args.date_to else job.cadence.latest_due(today)
         first = _parse_day(args.date_from, "from") if args.date_from else last
-    if last > today:
-        raise FutureDate(f"{last.isoformat()} is after the business date {today.isoformat()}", field="date")
+    jobs.refuse_undue(job, last, today)
     if first > last:
         raise invalid("from", "must be on or before --to")
     return job.cadence.dates(first, last)
@@ -308,7 +307,7 @@ async def _jobs_run(args: argparse.Namespace) -> int:
                 progress.update(task, description=f"{job.name} {day.isoformat()}")
                 result = await jobs.run_job(engine, job, day, trigger="manual")
                 outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
-                if result.outcome == "failed":
+                if result.outcome == "failed" or result.error is not None:  # failed, or must wait
                     failed = result
                     break
                 for name, value in result.counts.items():

@@ -102,14 +102,18 @@ async def suspend_for_rate(
     fund_code: str,
     bank_code: str | None,
     region_code: str | None,
-) -> None:
+) -> bool:
     """Suspend the agreement for new guarantees because its compensation rate is over its threshold:
-    with an `agreement_suspended` event (reason `compensation_rate`) and an audit record."""
-    await tx.conn.execute(
+    with an `agreement_suspended` event (reason `compensation_rate`) and an audit record. Whether it
+    did: an agreement suspended meanwhile (a manager, a payment, the daily job read it unlocked) is
+    left as it is and announced once only."""
+    changed = await tx.conn.execute(
         agreements.update()
-        .where(agreements.c.id == agreement_id)
+        .where(agreements.c.id == agreement_id, agreements.c.suspended.is_(False))
         .values(suspended=True, suspended_reason=SUSPENDED_REASON, suspended_at=utcnow())
     )
+    if changed.rowcount != 1:
+        return False
     tx.audit(
         "agreement.suspended",
         "agreement",
@@ -130,6 +134,7 @@ async def suspend_for_rate(
             **facts,
         },
     )
+    return True
 
 
 async def suspend_threshold_pct(conn: AsyncConnection, agreement: Any, on: date) -> Decimal:
@@ -162,7 +167,7 @@ async def after_payment(
     suspended = False
     if rate.above(threshold) and not agreement.suspended:
         facts = {**rate_facts(rate), "threshold_pct": format_pct(threshold)}
-        await suspend_for_rate(
+        suspended = await suspend_for_rate(
             tx,
             agreement_id=agreement.id,
             facts=facts,
@@ -170,7 +175,6 @@ async def after_payment(
             bank_code=bank_code,
             region_code=region_code,
         )
-        suspended = True
 
     fund_rate = await compensation_rate(conn, fund_code, None, as_of=today)
     before = CompensationRate(

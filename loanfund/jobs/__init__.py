@@ -3,7 +3,7 @@ registry with their cadence, and a runner that catches up missed dates oldest fi
 
 from loanfund.jobs.framework import DAILY, DAILY_AT_CLOSE, MONTH_END, Cadence, Job, Summary
 from loanfund.jobs.registry import JOBS, get
-from loanfund.jobs.runner import RunResult, catch_up, pending_dates, run_job
+from loanfund.jobs.runner import RunResult, catch_up, pending_dates, refuse_undue, run_job
 
 __all__ = [
     "DAILY",
@@ -17,5 +17,6 @@ __all__ = [
     "catch_up",
     "get",
     "pending_dates",
+    "refuse_undue",
     "run_job",
 ]

@@ -66,8 +66,9 @@ async def compensation_rates(tx: Tx, business_date: date) -> Summary:
             tx.audit(
                 "agreement.compensation_rate_alert", "agreement", row.id, facts, region_code=row.region_code
             )
-            if not row.suspended:
-                await risk.suspend_for_rate(tx, agreement_id=row.id, facts=facts, **where)
+            if not row.suspended and await risk.suspend_for_rate(
+                tx, agreement_id=row.id, facts=facts, **where
+            ):
                 counts["suspended"] += 1
         elif row.id in open_agreements and await alerts.clear_flag(
             tx, "compensation_rate_above", row.id, on=day

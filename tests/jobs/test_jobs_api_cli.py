@@ -110,6 +110,34 @@ async def test_a_date_after_the_business_date_is_refused(engine: AsyncEngine) ->
         await jobs.run_job(engine, jobs.get("overdue_loans"), DAY + timedelta(days=1))
 
 
+async def test_by_hand_a_closing_job_waits_for_the_close_and_for_the_jobs_it_reads(
+    engine: AsyncEngine,
+) -> None:
+    """A job that runs at the close refuses a day not yet ended, and one that reads another job's
+    figures refuses a day that job has not completed: neither is run, nor counted as done."""
+    await jobs.catch_up(engine, today=DAY)
+    before = await _state(engine)
+    with pytest.raises(FutureDate, match="not closed yet"):
+        await jobs.run_job(engine, jobs.get("capacity_snapshots"), DAY)
+    early = await jobs.run_job(
+        engine, jobs.get("capacity_alerts"), DAY - timedelta(days=1), today=DAY + timedelta(days=1)
+    )
+    assert early.outcome == "ok"  # the snapshots of that day were taken in the catch-up
+    waiting = await jobs.run_job(engine, jobs.get("capacity_alerts"), DAY, today=DAY + timedelta(days=1))
+    assert (waiting.outcome, waiting.error) == (
+        "skipped",
+        f"capacity_alerts runs after capacity_snapshots, which has not completed {DAY.isoformat()}",
+    )
+    assert await _state(engine) == before
+    async with engine.connect() as conn:
+        dated = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(job_runs)
+            .where(job_runs.c.business_date == DAY, job_runs.c.job.like("capacity%"))
+        )
+    assert dated == 0
+
+
 async def test_a_manual_run_of_an_old_date_does_not_move_progress(engine: AsyncEngine) -> None:
     assert (await jobs.run_job(engine, jobs.get("overdue_loans"), DAY - timedelta(days=30))).outcome == "ok"
     assert await _state(engine) == {"overdue_loans": None}  # the scheduler will start at its latest date
@@ -208,6 +236,11 @@ def test_jobs_commands(tmp_path: Path, sqlite_template: Path) -> None:
 
     future = cli(db, "jobs", "run", "overdue_loans", "--date", "2026-11-28")
     assert future.returncode == 2 and json.loads(future.stderr)["error"] == "future_date"
+    open_day = cli(db, "jobs", "run", "capacity_snapshots", "--date", TODAY)
+    assert open_day.returncode == 2 and json.loads(open_day.stderr)["error"] == "future_date"
+    waits = cli(db, "jobs", "run", "capacity_alerts", "--date", "2026-11-25")
+    assert waits.returncode == 1, waits.stderr
+    assert json.loads(waits.stdout)["error"].startswith("capacity_alerts runs after capacity_snapshots")
     unknown = cli(db, "jobs", "run", "no_such_job")
     assert unknown.returncode == 2 and json.loads(unknown.stderr)["error"] == "not_found"
     both = cli(db, "jobs", "run", "overdue_loans", "--date", TODAY, "--from", TODAY)

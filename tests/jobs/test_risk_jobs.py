@@ -92,3 +92,20 @@ async def test_subsidy_drafts_at_the_quarter_end(
     # Idempotent: the same quarter end announces nothing more.
     assert await run(world, "subsidy_drafts", quarter_end) == {"funds": 1, "drafts": 0, "skipped": 0}
     assert len(await feed(world, "subsidy_draft")) == 1
+
+
+async def test_an_agreement_is_suspended_for_its_rate_once(
+    world: World, admin: Api, manager: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daily job reads agreements without locking them: when a payment (or a manager) suspends one
+    between its read and its write, the second suspension changes nothing and announces nothing."""
+    from loanfund.claims import risk as claims_risk
+
+    at(monkeypatch, "2026-07-01")
+    agreement = await pair(admin, manager, deposit="600000")
+    where = {"fund_code": "HRB", "bank_code": "ICBC", "region_code": "230100"}
+    async with uow.transaction(world.engine, Actor.system("test")) as tx:
+        first = await claims_risk.suspend_for_rate(tx, agreement_id=agreement["id"], facts={}, **where)
+        second = await claims_risk.suspend_for_rate(tx, agreement_id=agreement["id"], facts={}, **where)
+    assert (first, second) == (True, False)
+    assert [e["agreement_id"] for e in await feed(world, "agreement_suspended")] == [agreement["id"]]
