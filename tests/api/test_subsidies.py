@@ -654,11 +654,10 @@ async def test_arrears_paid_in_two_steps_end_the_spell(
     assert q3["subsidy"] == q3["interest"] != "0.00"
 
 
-async def test_a_period_overlapping_one_claimed_is_a_duplicate(
+async def quarters_and_halves(
     monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
-) -> None:
-    """A fund that takes quarters and halves: the half holding a claimed quarter (and a quarter inside
-    a claimed half) would pay the same days twice."""
+) -> Setup:
+    """A cn-2008 fund that takes claims by quarter and by half-year, with one loan from 2009-03-10."""
     setup = await fund_at(
         monkeypatch,
         world,
@@ -678,6 +677,15 @@ async def test_a_period_overlapping_one_claimed_is_a_duplicate(
         rate="5.40",
         maturity="2011-03-10",
     )
+    return setup
+
+
+async def test_a_period_overlapping_one_claimed_is_a_duplicate(
+    monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
+) -> None:
+    """A fund that takes quarters and halves: the half holding a claimed quarter (and a quarter inside
+    a claimed half) would pay the same days twice."""
+    setup = await quarters_and_halves(monkeypatch, world, admin, manager)
     bank = setup["bank_api"]
     quarter = await file(monkeypatch, bank, "HRB", "2009Q1")
     assert quarter.status_code == 201, quarter.text
@@ -700,25 +708,7 @@ async def test_overlapping_filings_take_turns(
 ) -> None:
     """Two filings of overlapping periods by one bank, in two open transactions: the second waits for
     the first (the pair's row is locked) and then sees its claim, so the days are claimed once."""
-    setup = await fund_at(
-        monkeypatch,
-        world,
-        admin,
-        manager,
-        on="2009-03-10",
-        edition="cn-2008",
-        policy_overrides={"subsidy_period_kinds": ["quarter", "half"]},
-    )
-    await lend(
-        monkeypatch,
-        manager,
-        setup,
-        on="2009-03-10",
-        amount="50000",
-        term=24,
-        rate="5.40",
-        maturity="2011-03-10",
-    )
+    await quarters_and_halves(monkeypatch, world, admin, manager)
     at(monkeypatch, TODAY)
     actor = Actor(client_id=None, request_id="race")
 
