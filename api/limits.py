@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from itertools import accumulate
 from typing import Any
 from urllib.parse import parse_qsl
@@ -120,6 +120,22 @@ def _refuse(found: list[tuple[str, str]]) -> None:
 def check_document(document: Any) -> None:
     """422 naming every field of a decoded JSON body that holds a control character."""
     _refuse([(field or "body", text) for field, text in _strings(document, "") if CONTROL.search(text)])
+
+
+# In a form's text a reason may hold line breaks and tabs; no other control character.
+_FORM_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def check_text_fields(fields: Iterable[tuple[str, Any]]) -> None:
+    """422 naming every form field whose text holds a control character other than a line break or
+    a tab (a NUL would reach PostgreSQL as an error)."""
+    _refuse(
+        [
+            (_FORM_CONTROL.sub("?", name) or "form", value)
+            for name, value in fields
+            if _FORM_CONTROL.search(name) or (isinstance(value, str) and _FORM_CONTROL.search(value))
+        ]
+    )
 
 
 def check_request_line(scope: Scope) -> None:

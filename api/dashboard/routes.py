@@ -32,6 +32,7 @@ from api.dashboard.session import (
 )
 from api.dashboard.tables import to_csv, to_xlsx
 from api.errors import status_for
+from api.limits import check_request_line, check_text_fields
 from loanfund import idempotency
 from loanfund.applications import queries as application_queries
 from loanfund.applications import service as application_service
@@ -116,7 +117,7 @@ async def login_form(request: Request[Any, Any, Any]) -> Template:
 
 @post("/login", include_in_schema=False)
 async def login(request: Request[Any, Any, Any]) -> Response[Any]:
-    form = await request.form()
+    form = await _form(request)
     next_path = str(form.get("next") or "")
     try:
         check_csrf(request.cookies.get(PRE_COOKIE, ""), form)
@@ -139,7 +140,7 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @post("/logout", include_in_schema=False)
 async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
-    form = await request.form()
+    form = await _form(request)
     async with engine_of(request).connect() as conn:
         session = await current_session(conn, request)
         check_csrf(session.csrf_token, form)
@@ -272,7 +273,7 @@ Act = Callable[[Tx, User, str, str], Awaitable[None]]
 async def _decide(request: Request[Any, Any, Any], subject_id: str, done: str, act: Act) -> Response[Any]:
     """Decide through the same library services as the API, once per form (the form's one-time key
     makes a second click, a reload or a retry replay the first outcome)."""
-    form = await request.form()
+    form = await _form(request)
     fund = str(form.get("fund") or "") or None
     async with engine_of(request).connect() as conn:
         session = await current_session(conn, request)
@@ -391,6 +392,21 @@ async def pay_subsidy(request: Request[Any, Any, Any], claim_id: FromPath[str]) 
     return await _decide(request, claim_id, "subsidy_paid", _pay_subsidy)
 
 
+# ---- input -----------------------------------------------------------------------------------------
+
+
+async def _refuse_control_characters(request: Request[Any, Any, Any]) -> None:
+    """The dashboard's request line holds no control character (a NUL reaches PostgreSQL as an error,
+    not as text): 422, as on the API."""
+    check_request_line(request.scope)
+
+
+async def _form(request: Request[Any, Any, Any]) -> Any:
+    form = await request.form()
+    check_text_fields(form.multi_items())
+    return form
+
+
 # ---- errors ----------------------------------------------------------------------------------------
 
 
@@ -430,6 +446,7 @@ router = Router(
         pay_subsidy,
     ],
     include_in_schema=False,
+    before_request=_refuse_control_characters,
     exception_handlers={
         NotSignedIn: _not_signed_in,
         LoanfundError: _refused,

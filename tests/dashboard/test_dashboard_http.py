@@ -467,3 +467,31 @@ async def test_bad_requests_get_4xx_pages_never_500(
     assert (await cities.province.get(f"/applications/{cities.hrb_application}")).json()[
         "status"
     ] == "rejected"
+    # A NUL (or another control character) anywhere a person can type: 422, never 500 on PostgreSQL.
+    for path in (
+        "/dashboard/audit?entity_id=%00",
+        "/dashboard/audit?entity_type=a%00b",
+        "/dashboard/export/audit/records/csv?entity_id=%00",
+        "/dashboard/overview?fund=%01",
+        "/dashboard/over%00view",
+    ):
+        response = await world.http.get(path)
+        assert response.status_code == 422, (path, response.status_code)
+        assert response.headers["content-type"].startswith("text/html"), path
+    nul_reason = await world.http.post(
+        f"/dashboard/applications/{cities.hrb_application}/reject",
+        data={"_csrf": csrf, "key": "n" * 20, "reason": "bad\x00reason"},
+    )
+    assert nul_reason.status_code == 422
+    lines = await world.http.post(
+        f"/dashboard/applications/{cities.qqhr_application}/reject",
+        data={"_csrf": csrf, "key": "m" * 20, "reason": "two lines:\r\nand a\ttab"},
+        follow_redirects=False,
+    )
+    assert lines.status_code == 303, lines.text
+    form = (await world.http.get("/dashboard/login")).text
+    token = form.split('name="_csrf" value="')[1].split('"')[0]
+    nul_name = await world.http.post(
+        "/dashboard/login", data={"_csrf": token, "name": "a\x00b", "password": "x", "next": ""}
+    )
+    assert nul_name.status_code == 422
