@@ -19,6 +19,7 @@ from typing import Any
 import xlsxwriter
 
 from api.dashboard import i18n
+from loanfund.cells import csv_text
 from loanfund.money import fen_to_decimal, format_fen
 
 # kinds: text | money (fen) | int | date | ratio (Decimal) | label (a translation key)
@@ -96,7 +97,14 @@ def to_csv(table: Table, lang: str) -> bytes:
     t = i18n.translator(lang)
     writer.writerow(table.header(t, for_export=True))
     for row in _all_rows(table):
-        writer.writerow([_export_value(v, c.kind, lang) for v, c in zip(row, table.columns, strict=True)])
+        values = (_export_value(v, c.kind, lang) for v, c in zip(row, table.columns, strict=True))
+        # Text as typed (a name, a reference) stays text: the XLSX writes string cells.
+        writer.writerow(
+            [
+                csv_text(v) if isinstance(v, str) and c.kind == "text" else v
+                for v, c in zip(values, table.columns, strict=True)
+            ]
+        )
     # With a BOM, Excel on Chinese Windows opens UTF-8 CSV without garbling the headers.
     return b"\xef\xbb\xbf" + out.getvalue().encode()
 

@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
+from loanfund.cells import csv_text
 from loanfund.money import format_fen, format_pct
 from loanfund.subsidies.queries import Claim, ClaimLine
 
@@ -110,18 +111,13 @@ def _title(claim: Claim) -> str:
     )
 
 
-# A text cell starting with one of these is a formula to a spreadsheet: a loan number or a review
-# reason such as "=HYPERLINK(…)" must stay text in the file finance works from.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
         return format(value, "f")
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+    if isinstance(value, str):
+        return csv_text(value)
     return str(value)
 
 
