@@ -10,6 +10,7 @@ the same argon2 work as a known one, so timing does not tell which names exist.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -89,11 +90,16 @@ async def sign_in(tx: Tx, name: str, password: str, *, now: datetime | None = No
     conn = tx.conn
     row = await find_by_name(conn, name.strip(), for_update=True)
     if row is None or row.disabled_at is not None:
-        _verify(_DUMMY_HASH, password)
+        await _verify_off_loop(_DUMMY_HASH, password)
         raise SignInFailed()
+    correct = await _verify_off_loop(row.password_hash, password)
     if row.locked_until is not None and row.locked_until > now:
-        raise SignInLocked(retry_after_seconds=int((row.locked_until - now).total_seconds()) + 1)
-    if not _verify(row.password_hash, password):
+        # Only the right password learns of the lock: to a guesser a locked name answers as an unknown
+        # one does (same refusal, same work), so the lock does not tell which names exist.
+        if correct:
+            raise SignInLocked(retry_after_seconds=int((row.locked_until - now).total_seconds()) + 1)
+        raise SignInFailed()
+    if not correct:
         failed = row.failed_attempts + 1
         values: dict[str, object] = {"failed_attempts": failed}
         if failed >= MAX_FAILED:
@@ -128,6 +134,12 @@ async def sign_in(tx: Tx, name: str, password: str, *, now: datetime | None = No
     )
     tx.audit("user.signed_in", "user", row.id, {}, region_code=row.region_prefix)
     return session, token
+
+
+async def _verify_off_loop(password_hash: str, password: str) -> bool:
+    # Argon2 is meant to be slow (tens of milliseconds): in a thread, so that a burst of sign-ins does
+    # not stall every other request of the process.
+    return await asyncio.to_thread(_verify, password_hash, password)
 
 
 def _verify(password_hash: str, password: str) -> bool:

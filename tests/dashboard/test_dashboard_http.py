@@ -67,7 +67,11 @@ async def test_failed_sign_ins_lock_the_user(world: World, engine: AsyncEngine) 
     await add_person(engine, "guessed")
     for _ in range(5):
         assert (await sign_in(world.http, "guessed", "not the password")).status_code == 401
-    locked = await sign_in(world.http, "guessed")  # even the right password, while locked
+    # A further guess answers as for a name that does not exist: the lock tells no guesser which
+    # names do. The right password, while locked, learns of the lock.
+    assert (await sign_in(world.http, "guessed", "still not it")).status_code == 401
+    assert (await sign_in(world.http, "nobody", "not the password")).status_code == 401
+    locked = await sign_in(world.http, "guessed")
     assert locked.status_code == 429 and "登录失败次数过多" in locked.text
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(users).where(users.c.name == "guessed"))).one()
