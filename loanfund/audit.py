@@ -85,9 +85,12 @@ async def list_records(
     date_to: date | None = None,
     after_id: int | None = None,
     limit: int = 50,
+    newest_first: bool = False,
 ) -> list[Row[Any]]:
-    """Audit records in order; `region_prefix` limits them to an auditor's scope; dates are UTC days."""
-    query = sa.select(audit_log).order_by(audit_log.c.id).limit(limit)
+    """Audit records in order (`newest_first`: the latest `limit` of them, as a person reading them
+    wants); `region_prefix` limits them to an auditor's scope; dates are UTC days."""
+    order = audit_log.c.id.desc() if newest_first else audit_log.c.id
+    query = sa.select(audit_log).order_by(order).limit(limit)
     if region_prefix is not None:
         query = query.where(audit_log.c.region_code.startswith(region_prefix, autoescape=True))
     if entity_type:

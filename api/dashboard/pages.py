@@ -507,6 +507,7 @@ async def audit_page(
             entity_type=entity_type or None,
             entity_id=entity_id or None,
             limit=AUDIT_LIMIT,
+            newest_first=True,  # like the unfiltered page: the latest decisions first
         )
     else:
         records = await queries.latest_audit(conn, user.region_prefix, AUDIT_LIMIT)

@@ -162,6 +162,8 @@ async def test_approve_and_reject_like_the_api(
         "/dashboard/audit", params={"entity_type": "application", "entity_id": cities.hrb_application}
     )
     assert "application.approved" in trail.text and "application.submitted" in trail.text
+    # Newest first, as on the unfiltered page (a long trail shows its latest 200).
+    assert trail.text.index("application.approved") < trail.text.index("application.submitted")
     assert 'data-col="actor">王经理</td>' in trail.text  # people and clients by name, not id
 
     # Out of scope: the Qiqihar application is not shown and cannot be decided from Harbin.
