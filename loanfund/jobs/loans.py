@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from loanfund.db.tables import job_alerts, loans
+from loanfund.db.tables import job_alerts, loan_overdue_spells, loans
 from loanfund.jobs import alerts
 from loanfund.jobs.framework import Summary
 from loanfund.jobs.sql import date_text, next_day, yuan_text
@@ -43,6 +43,17 @@ OVERDUE_START = sa.case(
     ),
     else_=next_day(loans.c.maturity_on),
 )
+
+# The first day of the loan's overdue episode, which `loan_overdue` is announced for once: its open
+# spell's (kept while missed instalments are paid one by one, moved back only when an older one is
+# reported), or the first overdue day when that is earlier (maturity) or there is no spell. The loan's
+# own start moves forward as its oldest instalments are paid, which is not a new episode.
+_OPEN_SPELL_START = (
+    sa.select(sa.func.min(loan_overdue_spells.c.overdue_since))
+    .where(loan_overdue_spells.c.loan_id == loans.c.id, loan_overdue_spells.c.cured_on.is_(None))
+    .scalar_subquery()
+)
+EPISODE_START = sa.case((_OPEN_SPELL_START < OVERDUE_START, _OPEN_SPELL_START), else_=OVERDUE_START)
 
 
 def _day(value: date) -> Any:
@@ -95,7 +106,7 @@ async def overdue_loans(tx: Tx, business_date: date) -> Summary:
     token = uuid.uuid4().hex
     start_text = date_text(OVERDUE_START)
     newly = await alerts.raise_new(
-        tx, "loan_overdue", _loan_subjects(overdue_on(day), start_text), on=day, token=token
+        tx, "loan_overdue", _loan_subjects(overdue_on(day), date_text(EPISODE_START)), on=day, token=token
     )
     await _publish_for_loans(
         tx,
