@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Api, World, application_body, register_person
+from tests.support import Api, World, application_body, lending_setup, register_person
 
 DISBURSED = "2026-07-01"
 CLAIM_DAY = "2026-10-29"  # 120 interest days after DISBURSED
@@ -81,3 +81,22 @@ def position_holds(position: dict[str, Any]) -> bool:
     return fen("cash") + fen("deposited") == (
         fen("contributed") - fen("compensation_paid") + fen("recovered")
     )
+
+
+async def repay(bank: Api, loan: dict[str, Any], principal: str, interest: str, on: str) -> dict[str, Any]:
+    """A repayment reported on `on`; the loan as the API returns it."""
+    response = await bank.post(
+        f"/loans/{loan['id']}/repayments", {"principal": principal, "interest": interest, "paid_on": on}
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def bank_with_loan(
+    world: World, admin: Api, manager: Api, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Api, dict[str, Any]]:
+    """ICBC lending at HRB from DISBURSED, and one loan of 60,000.00 it made that day."""
+    at(monkeypatch, DISBURSED)
+    await lending_setup(admin, manager)
+    bank = await world.caller("bank", bank="ICBC")
+    return bank, await loan_on(world, manager, bank, monkeypatch)

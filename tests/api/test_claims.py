@@ -9,7 +9,16 @@ import pytest
 from loanfund.subsidies import queries as subsidy_queries
 from loanfund.subsidies.interest import compute_line
 from loanfund.subsidies.periods import parse_period
-from tests.claims_support import CLAIM_DAY, at, ledger_state, loan_on, overdue, position_holds
+from tests.claims_support import (
+    CLAIM_DAY,
+    at,
+    bank_with_loan,
+    ledger_state,
+    loan_on,
+    overdue,
+    position_holds,
+    repay,
+)
 from tests.support import Api, World, assert_problem, capacity, lending_setup
 
 
@@ -174,10 +183,7 @@ async def test_worked_example_6(
 async def test_rejected_claim_frees_the_loan_for_another(
     world: World, admin: Api, manager: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at(monkeypatch, "2026-07-01")
-    await lending_setup(admin, manager)
-    bank = await world.caller("bank", bank="ICBC")
-    loan = await loan_on(world, manager, bank, monkeypatch)
+    bank, loan = await bank_with_loan(world, admin, manager, monkeypatch)
     at(monkeypatch, CLAIM_DAY)
     await overdue(bank, loan, "2026-07-27")
     before = await ledger_state(manager)
@@ -280,10 +286,7 @@ async def test_principal_only_agreement_and_bad_input(
 async def test_a_claim_is_paid_only_while_the_loan_is_still_as_filed_and_in_default(
     world: World, admin: Api, manager: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at(monkeypatch, "2026-07-01")
-    await lending_setup(admin, manager)
-    bank = await world.caller("bank", bank="ICBC")
-    loan = await loan_on(world, manager, bank, monkeypatch)
+    bank, loan = await bank_with_loan(world, admin, manager, monkeypatch)
     cured = await loan_on(world, manager, bank, monkeypatch, seq="02")
     at(monkeypatch, CLAIM_DAY)
     await overdue(bank, loan, "2026-07-27", principal="5000")
@@ -294,10 +297,7 @@ async def test_a_claim_is_paid_only_while_the_loan_is_still_as_filed_and_in_defa
 
     # A repayment reported after filing (arrears not cured): the claim as filed would pay for money
     # the bank got back.
-    repaid = await bank.post(
-        f"/loans/{loan['id']}/repayments", {"principal": "1000", "interest": "0", "paid_on": CLAIM_DAY}
-    )
-    assert repaid.status_code == 201, repaid.text
+    await repay(bank, loan, "1000", "0", CLAIM_DAY)
     before = await ledger_state(manager)
     stale = assert_problem(
         await manager.post(f"/compensation-claims/{claim['id']}/approve"), 409, "invalid_state"
@@ -314,10 +314,7 @@ async def test_a_claim_is_paid_only_while_the_loan_is_still_as_filed_and_in_defa
     assert paid.status_code == 200, paid.text
 
     # Arrears cured, then a claim dated back to when the loan was in default: refused, as of today.
-    cure = await bank.post(
-        f"/loans/{cured['id']}/repayments", {"principal": "1000", "interest": "0", "paid_on": CLAIM_DAY}
-    )
-    assert cure.status_code == 201, cure.text
+    await repay(bank, cured, "1000", "0", CLAIM_DAY)
     at(monkeypatch, "2026-11-05")
     assert (await bank.get(f"/loans/{cured['id']}")).json()["days_past_due"] == 0
     before = await ledger_state(manager)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from loanfund.loans import delinquency
 from loanfund.loans.delinquency import LoanArrears, Spell
-from tests.claims_support import at, loan_on, overdue
-from tests.support import Api, World, assert_problem, lending_setup
+from tests.claims_support import at, bank_with_loan, overdue, repay
+from tests.support import Api, World, assert_problem
 
 
 async def arrears(bank: Api, loan: dict[str, object], as_of: str) -> dict[str, object]:
@@ -21,23 +21,10 @@ async def arrears(bank: Api, loan: dict[str, object], as_of: str) -> dict[str, o
     return dict(response.json())
 
 
-async def repay(
-    bank: Api, loan: dict[str, object], principal: str, interest: str, on: str
-) -> dict[str, object]:
-    response = await bank.post(
-        f"/loans/{loan['id']}/repayments", {"principal": principal, "interest": interest, "paid_on": on}
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
 async def test_interest_instalment_is_cured_only_when_its_interest_is_paid(
     world: World, admin: Api, manager: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at(monkeypatch, "2026-07-01")
-    await lending_setup(admin, manager)
-    bank = await world.caller("bank", bank="ICBC")
-    loan = await loan_on(world, manager, bank, monkeypatch)
+    bank, loan = await bank_with_loan(world, admin, manager, monkeypatch)
     at(monkeypatch, "2026-08-10")
     await overdue(bank, loan, "2026-08-01", overdue_interest="300")
     assert_problem(

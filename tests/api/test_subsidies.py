@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
@@ -269,11 +270,11 @@ async def test_worked_example_3(
 # ---- exclusions from what the bank reported --------------------------------------------------------
 
 
-async def test_overdue_spell_part_repayment_and_extension(
+async def one_year_loan(
     monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
-) -> None:
+) -> tuple[Api, dict[str, Any]]:
+    """A cn-2008 fund from 2009-01-05 and its bank's twelve-month loan of 36,000.00 at 5.40%."""
     setup = await fund_at(monkeypatch, world, admin, manager, on="2009-01-05", edition="cn-2008")
-    bank: Api = setup["bank_api"]
     loan = await lend(
         monkeypatch,
         manager,
@@ -284,21 +285,36 @@ async def test_overdue_spell_part_repayment_and_extension(
         rate="5.40",
         maturity="2010-01-05",
     )
-    at(monkeypatch, "2009-05-10")
-    response = await bank.post(
-        f"/loans/{loan['id']}/overdue", {"overdue_since": "2009-05-05", "overdue_principal": "1000"}
-    )
-    assert response.status_code == 200, response.text
-    at(monkeypatch, "2009-05-20")
-    response = await bank.post(
-        f"/loans/{loan['id']}/repayments", {"principal": "1000", "interest": "0", "paid_on": "2009-05-20"}
-    )
-    assert response.status_code == 201 and response.json()["overdue_since"] is None, response.text
-    at(monkeypatch, "2010-01-04")
-    response = await bank.post(
-        f"/loans/{loan['id']}/extensions", {"new_maturity_on": "2010-07-05", "guarantor_consent": True}
-    )
-    assert response.status_code == 200, response.text
+    return setup["bank_api"], loan
+
+
+async def reported(
+    monkeypatch: pytest.MonkeyPatch,
+    bank: Api,
+    loan: dict[str, Any],
+    day: str,
+    path: str,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """What the bank reports of the loan on `day` (`overdue`, `repayments`, `extensions`)."""
+    at(monkeypatch, day)
+    response = await bank.post(f"/loans/{loan['id']}/{path}", body)
+    assert response.status_code == (201 if path == "repayments" else 200), response.text
+    return dict(response.json())
+
+
+async def test_overdue_spell_part_repayment_and_extension(
+    monkeypatch: pytest.MonkeyPatch, world: World, admin: Api, manager: Api
+) -> None:
+    bank, loan = await one_year_loan(monkeypatch, world, admin, manager)
+    overdue = {"overdue_since": "2009-05-05", "overdue_principal": "1000"}
+    await reported(monkeypatch, bank, loan, "2009-05-10", "overdue", overdue)
+    repayment = {"principal": "1000", "interest": "0", "paid_on": "2009-05-20"}
+    assert (await reported(monkeypatch, bank, loan, "2009-05-20", "repayments", repayment))[
+        "overdue_since"
+    ] is None
+    extension = {"new_maturity_on": "2010-07-05", "guarantor_consent": True}
+    await reported(monkeypatch, bank, loan, "2010-01-04", "extensions", extension)
 
     q2 = line_of((await file(monkeypatch, bank, "HRB", "2009Q2")).json(), loan)
     assert q2["exclusions"] == [{"from": "2009-05-05", "to": "2009-05-20", "days": 15, "reason": "overdue"}]
@@ -585,23 +601,10 @@ async def test_overdue_spells_follow_the_reports(
     """An earlier start moves the open spell; a cure on its first day leaves no overdue day. Each
     report is a missed instalment of its own (loanfund/loans/delinquency.py): the spell ends when
     both are paid."""
-    setup = await fund_at(monkeypatch, world, admin, manager, on="2009-01-05", edition="cn-2008")
-    bank: Api = setup["bank_api"]
-    loan = await lend(
-        monkeypatch,
-        manager,
-        setup,
-        on="2009-01-05",
-        amount="36000",
-        term=12,
-        rate="5.40",
-        maturity="2010-01-05",
-    )
+    bank, loan = await one_year_loan(monkeypatch, world, admin, manager)
 
-    async def post(day: str, path: str, body: dict[str, Any]) -> None:
-        at(monkeypatch, day)
-        response = await bank.post(f"/loans/{loan['id']}/{path}", body)
-        assert response.status_code in (200, 201), response.text
+    def post(day: str, path: str, body: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        return reported(monkeypatch, bank, loan, day, path, body)
 
     await post("2009-05-10", "overdue", {"overdue_since": "2009-05-05", "overdue_principal": "1000"})
     await post("2009-05-12", "overdue", {"overdue_since": "2009-05-01", "overdue_principal": "1000"})
@@ -618,24 +621,10 @@ async def test_arrears_paid_in_two_steps_end_the_spell(
     """Two missed instalments paid one at a time: the loan stays overdue from the first until the
     second is paid, then it is subsidised again (the spell neither moves to the second instalment
     nor stays open)."""
-    setup = await fund_at(monkeypatch, world, admin, manager, on="2009-01-05", edition="cn-2008")
-    bank: Api = setup["bank_api"]
-    loan = await lend(
-        monkeypatch,
-        manager,
-        setup,
-        on="2009-01-05",
-        amount="36000",
-        term=12,
-        rate="5.40",
-        maturity="2010-01-05",
-    )
+    bank, loan = await one_year_loan(monkeypatch, world, admin, manager)
 
-    async def post(day: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        at(monkeypatch, day)
-        response = await bank.post(f"/loans/{loan['id']}/{path}", body)
-        assert response.status_code in (200, 201), response.text
-        return dict(response.json())
+    def post(day: str, path: str, body: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        return reported(monkeypatch, bank, loan, day, path, body)
 
     await post("2009-05-02", "overdue", {"overdue_since": "2009-05-01", "overdue_principal": "1000"})
     await post("2009-06-02", "overdue", {"overdue_since": "2009-06-01", "overdue_principal": "1000"})

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from loanfund import jobs
 from loanfund.db.tables import events
-from tests.claims_support import at, loan_on, overdue
-from tests.support import Api, World, lending_setup
+from tests.claims_support import at, bank_with_loan, overdue, repay
+from tests.support import Api, World
 
 
 async def announced(world: World) -> list[str]:
@@ -32,28 +32,20 @@ async def run_on(world: World, monkeypatch: pytest.MonkeyPatch, day: str) -> Non
 async def test_one_announcement_per_overdue_episode(
     world: World, admin: Api, manager: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at(monkeypatch, "2026-07-01")
-    await lending_setup(admin, manager)
-    bank = await world.caller("bank", bank="ICBC")
-    loan = await loan_on(world, manager, bank, monkeypatch)
-
-    async def repay(day: str, principal: str) -> dict[str, object]:
-        at(monkeypatch, day)
-        body = {"principal": principal, "interest": "0", "paid_on": day}
-        response = await bank.post(f"/loans/{loan['id']}/repayments", body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
+    bank, loan = await bank_with_loan(world, admin, manager, monkeypatch)
     at(monkeypatch, "2026-08-02")
     await overdue(bank, loan, "2026-08-01", principal="1000")
     at(monkeypatch, "2026-09-02")
     await overdue(bank, loan, "2026-09-01", principal="1000")
     await run_on(world, monkeypatch, "2026-09-02")
     assert await announced(world) == ["2026-08-01"]
-    assert (await repay("2026-09-10", "1000"))["overdue_since"] == "2026-09-01"  # still overdue
+    at(monkeypatch, "2026-09-10")
+    still = await repay(bank, loan, "1000", "0", "2026-09-10")
+    assert still["overdue_since"] == "2026-09-01"  # the later instalment is still missed
     await run_on(world, monkeypatch, "2026-09-11")
     assert await announced(world) == ["2026-08-01"]  # the same episode
-    assert (await repay("2026-09-20", "1000"))["overdue_since"] is None  # cured
+    at(monkeypatch, "2026-09-20")
+    assert (await repay(bank, loan, "1000", "0", "2026-09-20"))["overdue_since"] is None  # cured
     at(monkeypatch, "2026-10-02")
     await overdue(bank, loan, "2026-10-01", principal="1000")
     await run_on(world, monkeypatch, "2026-10-02")
