@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loanfund import ledger
 from loanfund.clock import utcnow
@@ -136,6 +137,17 @@ def line_row(claim_id: str, line: Line) -> dict[str, Any]:
     }
 
 
+async def _refuse_overlap(conn: AsyncConnection, fund_code: str, bank_code: str, period: Period) -> None:
+    """409 duplicate when the bank has a claim at the fund whose days overlap the period's."""
+    existing = await queries.overlapping_claim(conn, fund_code, bank_code, period)
+    if existing is not None:
+        claimed_id, claimed = existing
+        overlap = "" if claimed == period.text else f" (its days overlap {period.text})"
+        raise Duplicate(
+            f"bank {bank_code} already claimed {claimed} at fund {fund_code}{overlap}", id=claimed_id
+        )
+
+
 async def file_claim(tx: Tx, *, fund_code: str, bank_code: str, period: str) -> str:
     """A bank's claim for its loans at a fund over a period; refusals in the contract's order."""
     conn = tx.conn
@@ -157,12 +169,7 @@ async def file_claim(tx: Tx, *, fund_code: str, bank_code: str, period: str) -> 
             claimable_from=chosen.end.isoformat(),
         )
     lines = await compute_claim_lines(tx, fund_code=fund_code, bank_code=bank_code, period=chosen)
-    existing = await queries.overlapping_claim(conn, fund_code, bank_code, chosen)
-    if existing is not None:
-        claimed_id, claimed = existing
-        overlap = "" if claimed == chosen.text else f" (its days overlap {chosen.text})"
-        what = f"bank {bank_code} already claimed {claimed} at fund {fund_code}{overlap}"
-        raise Duplicate(what, id=claimed_id)
+    await _refuse_overlap(conn, fund_code, bank_code, chosen)
     claim_id = new_id("sc")
     total = sum(line.subsidy_fen for line in lines)
     interest = sum(line.interest_fen for line in lines)
@@ -187,11 +194,10 @@ async def file_claim(tx: Tx, *, fund_code: str, bank_code: str, period: str) -> 
                 )
             )
     except IntegrityError:
-        # Another request filed the same claim and committed first.
-        raise Duplicate(
-            f"bank {bank_code} already claimed {chosen.text} at fund {fund_code}",
-            id=(await queries.overlapping_claim(conn, fund_code, bank_code, chosen) or (None,))[0],
-        ) from None
+        # The same claim committed by another request meanwhile (the pair's lock above makes this a
+        # safety net: the unique key still answers 409, not 500).
+        await _refuse_overlap(conn, fund_code, bank_code, chosen)
+        raise
     rows = [line_row(claim_id, line) for line in lines]
     for start in range(0, len(rows), 1000):
         await conn.execute(subsidy_claim_lines.insert(), rows[start : start + 1000])
