@@ -200,7 +200,6 @@ async def _refuse_if_stale(tx: Tx, claim: Claim, loan: Loan) -> None:
     the bank files again if the loan is still in default."""
     agreement = await agreement_queries.get_agreement(tx.conn, claim.agreement_id)
     principal, interest = await _claim_base(tx, loan, agreement, claim.claimed_on)
-    days = await delinquency.days_past_due_on(tx.conn, loan, tx.today)
     if (principal, interest) != (claim.base_principal_fen, claim.base_interest_fen):
         raise InvalidState(
             f"loan {loan.loan_number} changed since the claim was filed (a repayment was reported):"
@@ -211,6 +210,7 @@ async def _refuse_if_stale(tx: Tx, claim: Claim, loan: Loan) -> None:
             now_principal=Amount(principal),
             now_interest=Amount(interest),
         )
+    days = await delinquency.days_past_due_on(tx.conn, loan, tx.today)
     if days < claim.claim_after_days:
         raise InvalidState(
             f"loan {loan.loan_number} is {days} days past due today, under the agreement's"

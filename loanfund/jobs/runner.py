@@ -84,8 +84,9 @@ async def run_job(
     in_order: bool = False,
     today: date | None = None,
 ) -> RunResult:
-    """Run `job` for `day`. `in_order` (the scheduler): only if `day` is the job's next date and the
-    jobs it comes after have completed it; by hand any date up to the business date runs again."""
+    """Run `job` for `day`, a date up to the job's latest due date (`refuse_undue`), once the jobs it
+    comes after have completed it (else `skipped`, with the reason). `in_order` (the scheduler): only
+    if `day` is the job's next date; by hand an earlier date runs again."""
     today = today if today is not None else business_date()
     refuse_undue(job, day, today)
     await _ensure_state(engine, job.name)
