@@ -132,7 +132,7 @@ async def get_contribution(conn: AsyncConnection, fund_code: str, contribution_i
     return read_model(Contribution, row)
 
 
-def _funds_in(fund_code: str | None, region_prefix: str) -> sa.ColumnElement[bool]:
+def funds_in(fund_code: str | None, region_prefix: str) -> sa.ColumnElement[bool]:
     """One fund, or every fund of a region (the prefix of its code; "" for all)."""
     condition = funds.c.region_code.startswith(region_prefix, autoescape=True)
     return condition if fund_code is None else sa.and_(condition, funds.c.code == fund_code)
@@ -152,7 +152,7 @@ async def allocations_as_of(
             )
         )
         .where(
-            _funds_in(fund_code, region_prefix),
+            funds_in(fund_code, region_prefix),
             allocations.c.received_on <= as_of,
             sa.or_(reversal.c.id.is_(None), reversal.c.entry_date > as_of),
         )
@@ -184,7 +184,7 @@ async def matched_by_allocation(
             .join(ledger_accounts, ledger_accounts.c.id == postings.c.account_id)
         )
         .where(
-            _funds_in(fund_code, region_prefix),
+            funds_in(fund_code, region_prefix),
             contributions.c.source == "local_match",
             ledger_accounts.c.name == accounts.capital("local_match"),
             entry.c.entry_date <= as_of,

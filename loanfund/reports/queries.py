@@ -25,6 +25,7 @@ from loanfund.db.tables import (
     postings,
     users,
 )
+from loanfund.funds.queries import funds_in
 from loanfund.loans.queries import overdue_on
 
 # The accounts a pair's leverage is made of (see loanfund.agreements.capacity).
@@ -33,13 +34,6 @@ PAIR_ACCOUNT_PREFIXES = ("deposit:", "memo:outstanding:", "memo:reserved:")
 
 def _in_scope(column: sa.ColumnElement[Any], region_prefix: str) -> sa.ColumnElement[bool]:
     return column.startswith(region_prefix, autoescape=True)
-
-
-def _funds_filter(region_prefix: str, fund_code: str | None) -> sa.ColumnElement[bool]:
-    condition = _in_scope(funds.c.region_code, region_prefix)
-    if fund_code is not None:
-        condition = sa.and_(condition, funds.c.code == fund_code)
-    return condition
 
 
 async def funds_in_scope(conn: AsyncConnection, region_prefix: str) -> list[Any]:
@@ -52,7 +46,7 @@ async def balances(conn: AsyncConnection, region_prefix: str, fund_code: str | N
     query = (
         sa.select(ledger_accounts.c.fund_code, ledger_accounts.c.name, ledger_accounts.c.balance_fen)
         .select_from(ledger_accounts.join(funds, funds.c.code == ledger_accounts.c.fund_code))
-        .where(_funds_filter(region_prefix, fund_code))
+        .where(funds_in(fund_code, region_prefix))
     )
     return list((await conn.execute(query)).all())
 
@@ -68,7 +62,7 @@ async def agreements_started(
                 banks, banks.c.code == agreements.c.bank_code
             )
         )
-        .where(_funds_filter(region_prefix, fund_code), agreements.c.effective_from <= today)
+        .where(funds_in(fund_code, region_prefix), agreements.c.effective_from <= today)
         .order_by(agreements.c.fund_code, agreements.c.bank_code, agreements.c.effective_from)
     )
     return list((await conn.execute(query)).all())
@@ -82,7 +76,7 @@ async def expired_reserved(
         sa.select(guarantees.c.fund_code, guarantees.c.bank_code, sa.func.sum(guarantees.c.amount_fen))
         .select_from(guarantees.join(funds, funds.c.code == guarantees.c.fund_code))
         .where(
-            _funds_filter(region_prefix, fund_code),
+            funds_in(fund_code, region_prefix),
             guarantees.c.status == "reserved",
             guarantees.c.expires_on < today,
         )
@@ -120,7 +114,7 @@ async def monthly_pair_balances(
             .join(funds, funds.c.code == ledger_accounts.c.fund_code)
         )
         .where(
-            _funds_filter(region_prefix, fund_code),
+            funds_in(fund_code, region_prefix),
             journal_entries.c.entry_date <= through,
             sa.or_(*(ledger_accounts.c.name.startswith(p) for p in PAIR_ACCOUNT_PREFIXES)),
         )
