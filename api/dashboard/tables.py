@@ -91,20 +91,19 @@ def _all_rows(table: Table) -> list[Sequence[Any]]:
     return [*table.rows, *([table.total] if table.total is not None else [])]
 
 
+def _csv_value(value: Any, kind: str, lang: str) -> Any:
+    exported = _export_value(value, kind, lang)
+    # Text as typed (a name, a reference) stays text, as the XLSX's string cells do.
+    return csv_text(exported) if kind == "text" and isinstance(exported, str) else exported
+
+
 def to_csv(table: Table, lang: str) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     t = i18n.translator(lang)
     writer.writerow(table.header(t, for_export=True))
     for row in _all_rows(table):
-        values = (_export_value(v, c.kind, lang) for v, c in zip(row, table.columns, strict=True))
-        # Text as typed (a name, a reference) stays text: the XLSX writes string cells.
-        writer.writerow(
-            [
-                csv_text(v) if isinstance(v, str) and c.kind == "text" else v
-                for v, c in zip(values, table.columns, strict=True)
-            ]
-        )
+        writer.writerow([_csv_value(v, c.kind, lang) for v, c in zip(row, table.columns, strict=True)])
     # With a BOM, Excel on Chinese Windows opens UTF-8 CSV without garbling the headers.
     return b"\xef\xbb\xbf" + out.getvalue().encode()
 
