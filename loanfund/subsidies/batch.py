@@ -224,9 +224,8 @@ def _loans_sql(plan: _Plan, *, where: str, joins: str = "", before: str = "0", e
     of compensation, maturity, and the original maturity when extensions earn nothing), and what
     its loan years need (`_dates`). Computed once per loan: OFFSET 0 keeps the level from being
     merged into the one above, which would repeat each expression wherever its column is read."""
-    # Rates have at most four decimals (money.parse_pct): read as float8 and scaled by 10⁴ they are
-    # within 10⁻⁶ of their integer (a correctly rounded parse, n < 2⁵⁰), so the cast to bigint, which
-    # rounds to the nearest, is exact, and cheaper than numeric.
+    # Rates have at most four decimals (money.parse_pct): as numeric, scaled by 10⁴, they are integers
+    # exactly (no binary floating point anywhere near money).
     policy = f"({plan.policy})"
     excluded_from = ["CAST(:pe AS date)", _by_policy(plan.never_subsidised, policy)]
     compensation = ""
@@ -246,8 +245,8 @@ def _loans_sql(plan: _Plan, *, where: str, joins: str = "", before: str = "0", e
         dated = f"{_year_index('GREATEST(CAST(:ps AS date), lo.disbursed_on)')} AS y0"
     return f"""
     SELECT lo.id, lo.disbursed_on, lo.contracted_on, lo.principal_fen, {before} AS before,
-           (lo.annual_rate_pct::float8 * 10000)::bigint AS rc,
-           (lo.reference_rate_pct::float8 * 10000)::bigint AS rref,
+           (lo.annual_rate_pct::numeric * 10000)::bigint AS rc,
+           (lo.reference_rate_pct::numeric * 10000)::bigint AS rref,
            {"ap.micro_profit" if plan.micro else "FALSE"} AS micro,
            {policy} * 2 + CASE WHEN lo.borrower_kind = 'individual' THEN 0 ELSE 1 END AS key,
            {_by_policy(plan.bases, policy)} AS basis,
